@@ -1,0 +1,108 @@
+"""The database schema as a list of forward migrations.
+
+``MIGRATIONS[i]`` takes a database from ``PRAGMA user_version`` *i* to *i + 1*. The list is
+append-only: a released migration is never edited, because databases in the wild have already
+run it; a change is a new entry at the end. :class:`bot.store.Store` applies the missing ones at
+open, each in its own transaction together with the new ``user_version``, so a crash mid-upgrade
+leaves the database at the previous version, never half-migrated.
+
+Conventions: times are unix seconds (REAL, UTC by definition); ids are Discord snowflakes
+(INTEGER); booleans are INTEGER 0/1 with a CHECK; every enum-like TEXT column has a CHECK so a
+bug in Python cannot store a status the rest of the code does not understand.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+# v1: the four tables. Model versions are numbered per guild; a submission's
+# first_trained_version and a version's parent_version point at a version of the *same* guild
+# (composite foreign keys), so one server's rows can never reference another's.
+_V1 = """
+CREATE TABLE model_versions (
+    id                INTEGER PRIMARY KEY,
+    guild_id          INTEGER NOT NULL,
+    version           INTEGER NOT NULL CHECK (version >= 1),
+    checkpoint_path   TEXT,
+    parent_version    INTEGER,
+    names_used        INTEGER NOT NULL DEFAULT 0 CHECK (names_used >= 0),
+    train_loss_before REAL,
+    train_loss_after  REAL,
+    val_loss_before   REAL,
+    val_loss_after    REAL,
+    trigger           TEXT NOT NULL CHECK (trigger IN ('schedule', 'admin')),
+    requested_by      INTEGER,
+    started_at        REAL NOT NULL,
+    finished_at       REAL NOT NULL,
+    duration_s        REAL NOT NULL CHECK (duration_s >= 0),
+    status            TEXT NOT NULL CHECK (status IN ('promoted', 'discarded')),
+    reason            TEXT NOT NULL DEFAULT '',
+    CHECK (parent_version IS NULL OR parent_version < version),
+    UNIQUE (guild_id, version),
+    FOREIGN KEY (guild_id, parent_version) REFERENCES model_versions (guild_id, version)
+);
+
+CREATE TABLE submissions (
+    id                    INTEGER PRIMARY KEY,
+    guild_id              INTEGER NOT NULL,
+    name                  TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+    submitter_id          INTEGER NOT NULL,
+    created_at            REAL NOT NULL,
+    status                TEXT NOT NULL
+                          CHECK (status IN ('approved', 'pending', 'rejected', 'removed')),
+    status_changed_by     INTEGER,
+    status_changed_at     REAL,
+    first_trained_version INTEGER,
+    UNIQUE (guild_id, name),
+    FOREIGN KEY (guild_id, first_trained_version) REFERENCES model_versions (guild_id, version)
+);
+
+CREATE TABLE guild_settings (
+    guild_id         INTEGER PRIMARY KEY,
+    review_required  INTEGER NOT NULL DEFAULT 0 CHECK (review_required IN (0, 1)),
+    schedule_enabled INTEGER NOT NULL DEFAULT 1 CHECK (schedule_enabled IN (0, 1)),
+    updated_by       INTEGER,
+    updated_at       REAL
+);
+
+CREATE TABLE audit_log (
+    id         INTEGER PRIMARY KEY,
+    guild_id   INTEGER NOT NULL,
+    actor_id   INTEGER NOT NULL,
+    action     TEXT NOT NULL,
+    details    TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details)),
+    created_at REAL NOT NULL
+);
+CREATE INDEX audit_log_guild_time ON audit_log (guild_id, id);
+"""
+
+# v2: indexes for the two hot queries. The daily limit counts one member's recent submissions
+# on every submit; the scheduler asks each guild how many approved names are not yet trained on.
+_V2 = """
+CREATE INDEX submissions_limit ON submissions (guild_id, submitter_id, created_at);
+CREATE INDEX submissions_untrained ON submissions (guild_id)
+    WHERE status = 'approved' AND first_trained_version IS NULL;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a migration script into complete statements.
+
+    The store runs a migration statement by statement inside its own ``BEGIN IMMEDIATE``
+    rather than with ``executescript``, which commits any open transaction first and so could
+    not be paired atomically with the ``user_version`` bump. ``sqlite3.complete_statement``
+    decides where a statement ends, so a semicolon inside a trigger body or a string is safe.
+    """
+    statements: list[str] = []
+    pending = ""
+    for chunk in script.split(";"):
+        pending += chunk + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n\t;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n\t;"):
+        raise ValueError(f"incomplete SQL statement at the end of a migration: {pending!r}")
+    return statements
