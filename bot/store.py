@@ -13,7 +13,7 @@ Durability
     panic can lose the last transactions. FULL also fsyncs the WAL at every commit, so a
     submission we acknowledged survives a power cut too. Acknowledging a name to a member is a
     promise, and ``benchmarks/bench_store.py`` measures FULL well above the 2 000 submissions/s
-    target on our machine (about 2x; NORMAL is about 1.8x faster still), so FULL is the
+    target on our machine (about 2x; NORMAL is about 1.7x faster still), so FULL is the
     default; ``synchronous="NORMAL"`` remains available for disks where fsync is slow.
 
 Time
