@@ -1,4 +1,4 @@
-"""Where DinoBot keeps what must survive a restart: submitted names, model versions, settings, audit.
+"""Where DinoBot keeps what must survive a restart: names, model versions, settings, audit.
 
 One SQLite file, one :mod:`aiosqlite` connection. aiosqlite runs every statement on its own
 thread, so the event loop never waits for the disk; an :class:`asyncio.Lock` around every
@@ -63,7 +63,17 @@ BUSY_TIMEOUT_MS = 5000
 Synchronous = Literal["NORMAL", "FULL"]
 
 
-class Status(str, enum.Enum):
+class _TextEnum(str, enum.Enum):
+    """A ``str`` enum that prints as its value on every Python version (3.12 changed format())."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Status(_TextEnum):
     """A submission's status. A ``str`` subclass, so ``Status.APPROVED == "approved"``."""
 
     APPROVED = "approved"
@@ -72,14 +82,14 @@ class Status(str, enum.Enum):
     REMOVED = "removed"
 
 
-class Trigger(str, enum.Enum):
+class Trigger(_TextEnum):
     """What started a fine-tune."""
 
     SCHEDULE = "schedule"
     ADMIN = "admin"
 
 
-class VersionStatus(str, enum.Enum):
+class VersionStatus(_TextEnum):
     """What became of a fine-tuned model: served, or thrown away (with a reason)."""
 
     PROMOTED = "promoted"
@@ -292,7 +302,10 @@ class Store:
         race another write, and a submit costs one round trip to the database thread instead
         of three (BEGIN, INSERT, COMMIT): that is what keeps FULL well above 2 000/s.
 
-        The status is ``pending`` if the guild requires review, else ``approved``.
+        The status is ``pending`` if the guild requires review, else ``approved``. Every stored
+        submission counts towards the member's limit whatever its status becomes, so rejected
+        spam still uses it up; refused attempts (invalid, known, duplicate) store nothing and
+        do not count.
         Raises ``model.errors.InvalidName`` (not a–z, wrong length), :class:`KnownDinosaur`,
         :class:`DuplicateName` or :class:`DailyLimitReached`; nothing is written then.
         """

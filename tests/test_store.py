@@ -186,7 +186,8 @@ async def test_submit_normalises_and_acknowledges(store: Store, db_path: Path) -
     sub = await store.submit(G1, ALICE, "  Dinoxus ")
     assert (sub.name, sub.status, sub.guild_id, sub.submitter_id) == (
         "dinoxus", Status.APPROVED, G1, ALICE)
-    assert sub.status == "approved" and sub.created_at == T0
+    assert sub.status == "approved" and f"{sub.status}" == str(sub.status) == "approved"
+    assert sub.created_at == T0
     assert sql(db_path, "SELECT id, name FROM submissions") == [(sub.id, "dinoxus")]
 
 
@@ -272,7 +273,8 @@ def poisoned_names(draw: st.DrawFn) -> str:
     return draw(LETTERS) + draw(NOT_A_LETTER) + draw(LETTERS)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # one store, many inputs
 @given(raw=st.one_of(st.text(max_size=40), poisoned_names(), st.text("abcxyz", max_size=2),
                      st.text("abc", min_size=33, max_size=40)))
 async def test_fuzz_only_letters_are_accepted(store: Store, db_path: Path, raw: str) -> None:
@@ -509,24 +511,25 @@ async def test_closed_store_refuses_work(db_path: Path) -> None:
 
 
 async def test_cancelled_operations_leave_no_open_transaction(store: Store) -> None:
+    """Cancel transactions at every stage (queued, BEGIN sent, mid-body, COMMIT sent)."""
     subs = [await store.submit(G1, 7000 + i, name_for(i)) for i in range(3)]
     for round_ in range(20):
-        tasks = [asyncio.create_task(store.set_status(G1, s.id, ("removed", "approved")[round_ % 2],
-                                                      ADMIN)) for s in subs]
-        tasks.append(asyncio.create_task(store.update_settings(G1, ADMIN,
-                                                               review_required=bool(round_ % 2))))
+        status = ("removed", "approved")[round_ % 2]
+        calls = [store.set_status(G1, s.id, status, ADMIN) for s in subs]
+        calls.append(store.update_settings(G1, ADMIN, review_required=bool(round_ % 2)))
+        tasks = [asyncio.create_task(c) for c in calls]
         for _ in range(round_ % 5):
             await asyncio.sleep(0)
-        for t in tasks[::2]:
-            t.cancel()
+        for task in tasks[::2]:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    await store.submit(G1, ALICE, "aftersaurus")  # the store is still usable
+    await store.submit(G1, ALICE, "aftersaurus")  # raises if a transaction were left open
     assert not store._db.in_transaction
     assert await store.integrity_check() == "ok"
-    # Every status change that happened is in the audit log, and nothing else is.
-    log = await store.audit(G1, limit=None)
+    # A status change and its audit entry commit together or not at all.
+    entries = await store.audit(G1, limit=None)
     for s in subs:
-        changes = [e for e in log if e.details.get("id") == s.id]
+        changes = [e for e in entries if e.details.get("id") == s.id]
         current = (await store.get_submission(G1, s.id)).status.value
         assert (changes[0].details["to"] if changes else "approved") == current
 

@@ -63,29 +63,29 @@ def run_and_kill(db: Path, prefix: str, synchronous: str, kill_after: int) -> tu
     acknowledged too: the test reads to EOF.
     """
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(db), prefix, synchronous],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
-    )
-    watchdog = threading.Timer(30, proc.kill)  # never hang the suite on a stuck child
-    watchdog.start()
     names: dict[int, str] = {}
     toggles = 0
     killed = False
-    try:
-        for line in proc.stdout:
-            kind, *rest = line.split()
-            if kind == "N":
-                names[int(rest[0])] = rest[1]
-            elif kind == "S":
-                toggles += 1
-            if not killed and len(names) >= kill_after:
-                os.kill(proc.pid, signal.SIGKILL)
-                killed = True
-        proc.wait()
-    finally:
-        watchdog.cancel()
-    stderr = proc.stderr.read()
+    with subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(db), prefix, synchronous],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+    ) as proc:
+        watchdog = threading.Timer(30, proc.kill)  # never hang the suite on a stuck child
+        watchdog.start()
+        try:
+            for line in proc.stdout:
+                kind, *rest = line.split()
+                if kind == "N":
+                    names[int(rest[0])] = rest[1]
+                elif kind == "S":
+                    toggles += 1
+                if not killed and len(names) >= kill_after:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    killed = True
+            stderr = proc.stderr.read()
+            proc.wait()
+        finally:
+            watchdog.cancel()
     assert killed and proc.returncode == -signal.SIGKILL, f"child ended on its own:\n{stderr}"
     return names, toggles
 
@@ -110,7 +110,8 @@ async def check_store(db: Path, acked: dict[int, str], acked_toggles: int) -> No
         assert await store.integrity_check() == "ok"
         stored = {s.id: s.name for s in await store.list_names(GUILD)}
         missing = {i: n for i, n in acked.items() if stored.get(i) != n}
-        assert not missing, f"{len(missing)} acknowledged names lost, e.g. {list(missing.items())[:5]}"
+        examples = list(missing.items())[:5]
+        assert not missing, f"{len(missing)} acknowledged names lost, e.g. {examples}"
         # Each settings change commits with its audit entry; a killed one leaves neither.
         log = await store.audit(GUILD, limit=None)
         assert len(log) >= acked_toggles
