@@ -1,0 +1,23 @@
+"""DinoBot's name model: a character-level recurrent network in pure NumPy.
+
+Usable without Discord: ``python -m model train|sample|eval|score``. Imports NumPy and the
+standard library only.
+"""
+from .checkpoint import load_checkpoint, remove_stale_temp_files, save_checkpoint
+from .corpus import BASE_CHECKPOINT, corpus_dir, read_names, train_path, val_path
+from .ensemble import NameModel
+from .errors import CheckpointError, CorpusError, InvalidName, ModelError
+from .fitting import DEFAULT_MEMBERS, DEFAULT_MODEL, DEFAULT_TRAINING, FINE_TUNING, FitResult, fine_tune, train_model
+from .network import CharModel, ModelConfig
+from .sampling import Sample, evaluate, sample_names, score_name
+from .training import Progress, TrainConfig
+from .vocab import ALPHABET, MAX_NAME_LEN, MIN_NAME_LEN, normalize_name, normalize_prefix
+
+__all__ = [
+    "ALPHABET", "BASE_CHECKPOINT", "CharModel", "CheckpointError", "CorpusError", "DEFAULT_MEMBERS",
+    "DEFAULT_MODEL", "DEFAULT_TRAINING", "FINE_TUNING", "FitResult", "InvalidName", "MAX_NAME_LEN",
+    "MIN_NAME_LEN", "ModelConfig", "ModelError", "NameModel", "Progress", "Sample", "TrainConfig",
+    "corpus_dir", "evaluate", "fine_tune", "load_checkpoint", "normalize_name", "normalize_prefix",
+    "read_names", "remove_stale_temp_files", "sample_names", "save_checkpoint", "score_name",
+    "train_model", "train_path", "val_path",
+]

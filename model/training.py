@@ -1,0 +1,229 @@
+"""Mini-batch training with Adam, gradient clipping, per-epoch validation and early stopping.
+
+Batches group names of similar length (shuffled within and across buckets every epoch) so
+padding stays small, and the whole corpus is encoded once up front: the Python work per batch
+is a slice, one forward/backward and one Adam update.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .network import CharModel
+from .vocab import encode_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. The defaults are the settings the shipped checkpoint was trained with."""
+
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 3e-3
+    lr_decay: float = 1.0  # multiply the learning rate by this after every epoch
+    weight_decay: float = 0.0  # decoupled (AdamW-style), on weight matrices only
+    clip: float = 5.0
+    clip_mode: str = "value"  # "value": each entry to [-clip, clip] like the seed; "norm": global norm
+    patience: int = 6  # stop after this many epochs without a better validation loss
+    seed: int = 0
+    time_budget: float | None = None  # seconds of training, checked after each epoch
+
+    def __post_init__(self) -> None:
+        if self.clip_mode not in ("value", "norm"):
+            raise ValueError(f"clip_mode must be 'value' or 'norm', not {self.clip_mode!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be at least 1")
+        if not self.lr > 0:
+            raise ValueError(f"learning rate must be positive, not {self.lr}")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot sent to the progress callback after every epoch.
+
+    ``member``/``members`` count ensemble members, so ``fraction`` and ``eta`` cover the
+    whole job, not just the network being trained right now.
+    """
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    val_loss: float
+    best_val_loss: float
+    chars_per_sec: float
+    elapsed: float
+    member: int = 0
+    members: int = 1
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, (self.member + self.epoch / self.epochs) / self.members)
+
+    @property
+    def eta(self) -> float:
+        """Seconds left if every remaining epoch is run (early stopping can only shorten it)."""
+        done = self.fraction
+        return self.elapsed / done * (1.0 - done) if done > 0 else float("inf")
+
+
+@dataclass
+class TrainResult:
+    model: CharModel  # the weights with the best validation loss
+    best_val_loss: float
+    best_epoch: int
+    epochs_run: int
+    cancelled: bool
+    stopped_early: bool
+    seconds: float
+    chars_per_sec: float
+    history: list[Progress] = field(default_factory=list)
+
+
+ProgressFn = Callable[[Progress], None]
+StopFn = Callable[[], bool]
+
+
+class Adam:
+    """Adam with bias correction and optional decoupled weight decay, updating in place."""
+
+    def __init__(self, params: dict[str, np.ndarray], lr: float, weight_decay: float = 0.0,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.weight_decay = params, lr, weight_decay
+        self.b1, self.b2, self.eps = betas[0], betas[1], eps
+        self.m = {k: np.zeros_like(v) for k, v in params.items()}
+        self.v = {k: np.zeros_like(v) for k, v in params.items()}
+        self.t = 0
+
+    def step(self, grads: dict[str, np.ndarray]) -> None:
+        self.t += 1
+        scale = self.lr * math.sqrt(1 - self.b2 ** self.t) / (1 - self.b1 ** self.t)
+        for k, p in self.params.items():
+            g, m, v = grads[k], self.m[k], self.v[k]
+            m *= self.b1
+            m += (1 - self.b1) * g
+            v *= self.b2
+            v += (1 - self.b2) * (g * g)
+            if self.weight_decay and k in ("U", "W"):
+                p *= 1 - self.lr * self.weight_decay
+            p -= scale * m / (np.sqrt(v) + self.eps)
+
+
+def clip_gradients(grads: dict[str, np.ndarray], clip: float, mode: str) -> None:
+    """Clip in place: per value (the seed's rule) or by the global norm (PyTorch's rule)."""
+    if mode == "value":
+        for g in grads.values():
+            np.clip(g, -clip, clip, out=g)
+        return
+    norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+    if norm > clip:
+        for g in grads.values():
+            g *= clip / norm
+
+
+class EncodedCorpus:
+    """Names encoded once into padded arrays, served as length-bucketed shuffled batches."""
+
+    def __init__(self, names: Sequence[str]):
+        if not names:
+            raise ValueError("cannot train on an empty list of names")
+        self.lengths = np.array([len(n) + 1 for n in names])
+        self.inputs, self.targets, self.mask = encode_batch(list(names))
+        self.chars = int(self.mask.sum())
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batches(self, batch_size: int, rng: np.random.Generator):
+        """Yield (inputs, targets, mask) batches of similar-length names in random order."""
+        order = np.lexsort((rng.random(len(self)), self.lengths))  # by length, ties shuffled
+        chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        for k in rng.permutation(len(chunks)):
+            idx = chunks[k]
+            steps = int(self.lengths[idx].max())
+            yield self.inputs[idx, :steps], self.targets[idx, :steps], self.mask[idx, :steps]
+
+
+def evaluate(model: CharModel, names: Sequence[str], batch_size: int = 512) -> float:
+    """Mean NLL in nats per predicted character (n + 1 predictions per n-letter name)."""
+    corpus = EncodedCorpus(names)
+    total, count = 0.0, 0
+    order = np.argsort(corpus.lengths, kind="stable")
+    for i in range(0, len(order), batch_size):
+        idx = order[i : i + batch_size]
+        steps = int(corpus.lengths[idx].max())
+        loss, n, _ = model.loss_and_grads(corpus.inputs[idx, :steps], corpus.targets[idx, :steps],
+                                          corpus.mask[idx, :steps], want_grads=False)
+        total, count = total + loss, count + n
+    return total / count
+
+
+def train(model: CharModel, train_names: Sequence[str], val_names: Sequence[str],
+          config: TrainConfig = TrainConfig(), progress: ProgressFn | None = None,
+          should_stop: StopFn | None = None) -> TrainResult:
+    """Train ``model`` in place and return the best weights seen on ``val_names``.
+
+    ``should_stop`` is polled between batches (pass ``threading.Event().is_set`` to cancel
+    from another thread); ``progress`` is called after every epoch, from this thread.
+    """
+    corpus = EncodedCorpus(train_names)
+    return run_epochs(model, lambda rng: corpus, val_names, config, progress, should_stop)
+
+
+def run_epochs(model: CharModel, corpus_for_epoch: Callable[[np.random.Generator], EncodedCorpus],
+               val_names: Sequence[str], config: TrainConfig, progress: ProgressFn | None,
+               should_stop: StopFn | None) -> TrainResult:
+    """The training loop shared by :func:`train` and fine-tuning (which re-mixes every epoch)."""
+    rng = np.random.default_rng(config.seed)
+    opt = Adam(model.params, config.lr, config.weight_decay)
+    best = model.copy()
+    best_val, best_epoch = evaluate(model, val_names), 0
+    history: list[Progress] = []
+    spent, chars_seen, cancelled, epoch = 0.0, 0, False, 0
+    stop = should_stop or (lambda: False)
+    while epoch < config.epochs and not cancelled:
+        epoch += 1
+        corpus = corpus_for_epoch(rng)
+        started, total, count = time.perf_counter(), 0.0, 0
+        for inputs, targets, mask in corpus.batches(config.batch_size, rng):
+            if stop():
+                cancelled = True
+                break
+            loss, n, grads = model.loss_and_grads(inputs, targets, mask, rng)
+            clip_gradients(grads, config.clip, config.clip_mode)
+            opt.step(grads)
+            total, count = total + loss, count + n
+        spent += time.perf_counter() - started
+        chars_seen += count
+        if cancelled and count == 0:
+            break
+        val = evaluate(model, val_names)
+        if not math.isfinite(val):
+            log.warning("validation loss is %s at epoch %d: stopping, keeping the best weights", val, epoch)
+            break
+        if val < best_val:
+            best, best_val, best_epoch = model.copy(), val, epoch
+        snapshot = Progress(epoch, config.epochs, total / max(count, 1), val, best_val,
+                            chars_seen / max(spent, 1e-9), spent)
+        history.append(snapshot)
+        if progress:
+            progress(snapshot)
+        opt.lr *= config.lr_decay
+        if epoch - best_epoch >= config.patience:
+            break
+        if config.time_budget is not None and spent >= config.time_budget:
+            break
+    stopped_early = not cancelled and epoch < config.epochs and epoch - best_epoch >= config.patience
+    return TrainResult(best, best_val, best_epoch, epoch, cancelled, stopped_early, spent,
+                       chars_seen / max(spent, 1e-9), history)
+
+
+def with_overrides(config: TrainConfig, **changes) -> TrainConfig:
+    """A copy of ``config`` with the given fields changed (None values are ignored)."""
+    return replace(config, **{k: v for k, v in changes.items() if v is not None})
