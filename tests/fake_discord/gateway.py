@@ -19,6 +19,7 @@ client only decompresses binary frames, so plain JSON text is accepted as is.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -76,6 +77,8 @@ class GatewayConnection:
     opened_at: float
     #: ``"identify"`` or ``"resume"`` once the client said which; ``None`` before.
     kind: Optional[str] = None
+    #: For identifies: READY and the GUILD_CREATEs were sent (False: the token was wrong).
+    ready: bool = False
     #: For resumes: whether the session was resumed (False: INVALID_SESSION was sent).
     resumed: Optional[bool] = None
     #: For resumes: how many missed events were replayed.
@@ -102,7 +105,8 @@ class FakeGateway:
         self._fake = fake
         #: Seconds between heartbeats announced in HELLO.
         self.heartbeat_interval = heartbeat_interval
-        #: Set to False to simulate a zombie connection (the client should then reconnect).
+        #: Set to False to stop acknowledging heartbeats (a "zombie" connection). Note that
+        #: discord.py only notices silence after its ``heartbeat_timeout`` (60 s by default).
         self.ack_heartbeats = ack_heartbeats
         self.session_id: Optional[str] = None
         self.seq = 0
@@ -136,8 +140,13 @@ class FakeGateway:
         return list(self._log)
 
     def count(self, kind: str, *, resumed: Optional[bool] = None) -> int:
-        """How many connections identified (``"identify"``) or resumed (``"resume"``)."""
+        """How many connections tried to identify (``"identify"``) or resume (``"resume"``)."""
         return sum(1 for c in self.connections if c.kind == kind and (resumed is None or c.resumed == resumed))
+
+    @property
+    def ready_count(self) -> int:
+        """How many sessions were started (READY sent)."""
+        return sum(1 for c in self.connections if c.ready)
 
     @property
     def heartbeats(self) -> List[float]:
@@ -151,7 +160,7 @@ class FakeGateway:
         """
         gaps: List[float] = []
         for conn in self.connections:
-            gaps.extend(later - earlier for earlier, later in zip(conn.heartbeats, conn.heartbeats[1:]))
+            gaps.extend(later - earlier for earlier, later in itertools.pairwise(conn.heartbeats))
         return gaps
 
     # -- the websocket endpoint ---------------------------------------------------------
@@ -174,7 +183,9 @@ class FakeGateway:
         log.debug("gateway connection %d opened: %s %s", conn.index, request.path, dict(request.query))
         self._fake._notify()
         try:
-            await ws.send_str(json.dumps({"op": OP_HELLO, "d": {"heartbeat_interval": int(self.heartbeat_interval * 1000)}}))
+            await ws.send_str(
+                json.dumps({"op": OP_HELLO, "d": {"heartbeat_interval": int(self.heartbeat_interval * 1000)}})
+            )
             async for message in ws:
                 if message.type is WSMsgType.TEXT:
                     try:
@@ -238,6 +249,7 @@ class FakeGateway:
             await self._send_event(ws, self._append("READY", ready))
             for guild in self._fake._guild_create_payloads():
                 await self._send_event(ws, self._append("GUILD_CREATE", guild))
+            conn.ready = True
             self._live = True
         self._fake._notify()
 

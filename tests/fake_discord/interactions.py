@@ -37,7 +37,9 @@ MODAL = 9
 ALLOWED_CALLBACKS: Dict[int, frozenset] = {
     PING: frozenset({PONG}),
     APPLICATION_COMMAND: frozenset({CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, MODAL}),
-    MESSAGE_COMPONENT: frozenset({CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE, MODAL}),
+    MESSAGE_COMPONENT: frozenset(
+        {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE, MODAL}
+    ),
     AUTOCOMPLETE: frozenset({AUTOCOMPLETE_RESULT}),
     MODAL_SUBMIT: frozenset({CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE}),
 }
@@ -121,7 +123,11 @@ class InteractionHandle:
     @property
     def messages(self) -> List[FakeMessage]:
         """The original response (if it created one) followed by the followups."""
-        first = [self.original] if self.original is not None and self.response_type in (CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE) else []
+        first = (
+            [self.original]
+            if self.original is not None and self.response_type in (CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE)
+            else []
+        )
         return [*first, *self.followups]
 
     def _interaction_metadata(self) -> JSON:
@@ -135,13 +141,27 @@ class InteractionHandle:
 
     # -- waiting -------------------------------------------------------------------------------
 
+    def refused_callbacks(self) -> List[RecordedRequest]:
+        """Callback requests the fake refused (bad type, over a limit, already acknowledged...)."""
+        return [r for r in self.requests if r.path.endswith("/callback") and r.status >= 400]
+
     async def response(self, timeout: float = 5.0) -> JSON:
         """Wait for the bot's callback and return its body (``{"type": ..., "data": ...}``).
 
         Raises :class:`LateInteraction` if it arrived after the deadline (Discord would have
-        answered "Unknown interaction"), and an ``AssertionError`` on timeout.
+        answered "Unknown interaction"), and an ``AssertionError`` at once if the fake refused
+        the callback (the bot then has no way left to answer), or on timeout.
         """
-        await self.fake.wait_until(lambda: self.callback is not None, timeout, f"a response to interaction {self.id}")
+        await self.fake.wait_until(
+            lambda: self.callback is not None or self.refused_callbacks(),
+            timeout,
+            f"a response to interaction {self.id}",
+        )
+        if self.callback is None:
+            refused = self.refused_callbacks()[0]
+            raise AssertionError(
+                f"the bot's answer to interaction {self.id} was refused: {refused.status} {refused.error}"
+            )
         if self.late:
             raise LateInteraction(
                 f"interaction {self.id} was answered after {self.latency:.2f}s "
@@ -150,9 +170,13 @@ class InteractionHandle:
         assert self.callback is not None
         return self.callback
 
-    async def wait_for(self, predicate: Callable[["InteractionHandle"], Any], timeout: float = 5.0, what: str = "") -> Any:
+    async def wait_for(
+        self, predicate: Callable[["InteractionHandle"], Any], timeout: float = 5.0, what: str = ""
+    ) -> Any:
         """Wait until ``predicate(handle)`` is truthy (e.g. ``lambda h: len(h.edits) >= 3``)."""
-        return await self.fake.wait_until(lambda: predicate(self), timeout, what or f"a condition on interaction {self.id}")
+        return await self.fake.wait_until(
+            lambda: predicate(self), timeout, what or f"a condition on interaction {self.id}"
+        )
 
     async def wait_for_edits(self, count: int, timeout: float = 5.0) -> List[JSON]:
         """Wait until ``@original`` was edited at least ``count`` times; return the edit bodies."""
@@ -184,7 +208,9 @@ def _schema_options(definition: Optional[JSON], path: Sequence[str]) -> Optional
         return None
     options: List[JSON] = definition.get("options") or []
     for name in path:
-        node = next((o for o in options if o.get("name") == name and o.get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP)), None)
+        node = next(
+            (o for o in options if o.get("name") == name and o.get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP)), None
+        )
         if node is None:
             return None
         options = node.get("options") or []
@@ -261,4 +287,3 @@ def build_modal_components(modal: JSON, values: Mapping[str, Any]) -> List[JSON]
         return None
 
     return [c for c in (convert(component) for component in modal.get("components", [])) if c]
-

@@ -394,7 +394,9 @@ class FakeMessage:
         """The first embed, or ``None``: most bot replies have exactly one."""
         return self.embeds[0] if self.embeds else None
 
-    def apply(self, payload: Mapping[str, Any], uploads: Sequence[Upload], make_attachment: AttachmentFactory, *, edit: bool) -> None:
+    def apply(
+        self, payload: Mapping[str, Any], uploads: Sequence[Upload], make_attachment: AttachmentFactory, *, edit: bool
+    ) -> None:
         """Apply a create or edit request body (``payload``) and its uploaded files."""
         if "content" in payload:
             self.content = payload["content"] or ""
@@ -508,6 +510,8 @@ class RecordedRequest:
     #: The route template that handled it (``None`` for unknown routes).
     route: Optional[str] = None
     status: int = 0
+    #: For refused requests: the Discord-style error body the fake answered with.
+    error: Optional[JSON] = None
 
     def __repr__(self) -> str:
         return f"<RecordedRequest {self.method} {self.path} -> {self.status}>"

@@ -17,7 +17,7 @@ import json
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, List, Optional, Sequence, Tuple
 
 from aiohttp import BodyPartReader, hdrs, web
 
@@ -67,11 +67,14 @@ class ApiError(Exception):
         super().__init__(f"{status} {code} {message}")
         self.status, self.code, self.message, self.errors = status, code, message, errors
 
-    def response(self) -> web.Response:
+    def body(self) -> JSON:
         body: JSON = {"message": self.message, "code": self.code}
         if self.errors:
             body["errors"] = self.errors
-        return json_response(body, self.status)
+        return body
+
+    def response(self) -> web.Response:
+        return json_response(self.body(), self.status)
 
 
 def unknown(what: str, code: int) -> ApiError:
@@ -163,7 +166,9 @@ def validate_message(payload: Optional[JSON], uploads: Sequence[Upload], *, crea
     for upload in uploads:
         if len(upload.data) > size_limit:
             raise ApiError(413, TOO_LARGE, "Request entity too large")
-    if creating and not (payload.get("content") or embeds or payload.get("components") or uploads or payload.get("poll")):
+    if creating and not (
+        payload.get("content") or embeds or payload.get("components") or uploads or payload.get("poll")
+    ):
         raise ApiError(400, EMPTY_MESSAGE, "Cannot send an empty message")
 
 
@@ -335,11 +340,14 @@ class RestApi:
                 raise ApiError(401, 0, "401: Unauthorized")
             response = await handler(request)
         except ApiError as exc:
+            record.error = exc.body()
             response = exc.response()
         except Exception as exc:
             log.exception("fake discord crashed handling %s %s", request.method, request.path)
             fake.errors.append(f"{request.method} {request.path}: {exc!r}\n{traceback.format_exc()}")
-            response = ApiError(400, 0, f"fake discord internal error: {exc!r}").response()
+            error = ApiError(400, 0, f"fake discord internal error: {exc!r}")
+            record.error = error.body()
+            response = error.response()
         record.status = response.status
         if response.status >= 400:
             log.info("%s %s -> %s", request.method, request.path, response.status)
@@ -368,7 +376,9 @@ class RestApi:
         attachment = self.fake.attachments.get(int(request.match_info["attachment_id"]))
         if attachment is None:
             return web.Response(status=404)
-        return web.Response(body=attachment.data, headers={hdrs.CONTENT_TYPE: attachment.content_type or "application/octet-stream"})
+        return web.Response(
+            body=attachment.data, headers={hdrs.CONTENT_TYPE: attachment.content_type or "application/octet-stream"}
+        )
 
     # -- login ------------------------------------------------------------------------------------
 
@@ -484,17 +494,23 @@ class RestApi:
 
         response_type = body.get("type")
         if response_type not in ALLOWED_CALLBACKS.get(handle.type, frozenset()):
-            raise _form_error([("type", f"Response type {response_type} is not valid for interaction type {handle.type}.")])
+            raise _form_error(
+                [("type", f"Response type {response_type} is not valid for interaction type {handle.type}.")]
+            )
         data: JSON = body.get("data") or {}
         size_limit = fake.attachment_size_limit
         message: Optional[FakeMessage] = None
         if response_type == CHANNEL_MESSAGE:
             validate_message(data, record.uploads, creating=True, size_limit=size_limit)
-            message = fake._create_message(handle, data, record.uploads, message_type=20 if handle.type == APPLICATION_COMMAND else 0)
+            message = fake._create_message(
+                handle, data, record.uploads, message_type=20 if handle.type == APPLICATION_COMMAND else 0
+            )
             handle.original = message
         elif response_type == DEFERRED_CHANNEL_MESSAGE:
             flags = (int(data.get("flags") or 0) & FLAG_EPHEMERAL) | FLAG_LOADING
-            message = fake._create_message(handle, {"flags": flags}, [], message_type=20 if handle.type == APPLICATION_COMMAND else 0)
+            message = fake._create_message(
+                handle, {"flags": flags}, [], message_type=20 if handle.type == APPLICATION_COMMAND else 0
+            )
             handle.original = message
         elif response_type in (DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE):
             if handle.source_message is None:
@@ -537,7 +553,9 @@ class RestApi:
         if message_id == "@original":
             message = handle.original
         else:
-            message = next((m for m in [handle.original, *handle.followups] if m is not None and str(m.id) == message_id), None)
+            message = next(
+                (m for m in [handle.original, *handle.followups] if m is not None and str(m.id) == message_id), None
+            )
         if message is None or message.deleted:
             raise unknown("Message", UNKNOWN_MESSAGE)
         return message
@@ -593,7 +611,11 @@ class RestApi:
     async def list_channel_messages(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
         limit = int(request.query.get("limit", 50))
-        messages = [m for m in self.fake.messages.values() if str(m.channel_id) == channel["id"] and not m.deleted and not m.ephemeral]
+        messages = [
+            m
+            for m in self.fake.messages.values()
+            if str(m.channel_id) == channel["id"] and not m.deleted and not m.ephemeral
+        ]
         return json_response([m.to_payload() for m in reversed(messages)][:limit])
 
     async def create_channel_message(self, request: web.Request) -> web.Response:

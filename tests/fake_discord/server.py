@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import yarl
 from aiohttp import web
@@ -49,10 +49,15 @@ from .models import (
 )
 from .rest import API_PREFIX, RestApi
 
+if TYPE_CHECKING:
+    import discord
+
 log = logging.getLogger("fake_discord")
 
 #: The bot's permissions in a channel when the test does not say otherwise.
-DEFAULT_APP_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY | USE_EXTERNAL_EMOJIS
+DEFAULT_APP_PERMISSIONS = (
+    VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY | USE_EXTERNAL_EMOJIS
+)
 
 
 class _Default:
@@ -63,7 +68,10 @@ class _Default:
 
 
 DEFAULT_GUILD: Any = _Default()
+#: A guild id, a ``FakeGuild``, ``None`` for a DM, or ``DEFAULT_GUILD`` for the first configured one.
 GuildRef = Union[int, FakeGuild, None]
+#: A permission bitfield as an int or a ``discord.Permissions``.
+PermissionValue = Union[int, "discord.Permissions"]
 
 
 class WaitTimeout(AssertionError):
@@ -253,8 +261,14 @@ class FakeDiscord:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0, what: str = "a condition") -> Any:
-        """Wait until ``predicate()`` is truthy and return its value; re-checked on every change."""
+    async def wait_until(
+        self, predicate: Callable[[], Any], timeout: float = 5.0, what: str = "a condition", *, poll: float = 0.02
+    ) -> Any:
+        """Wait until ``predicate()`` is truthy and return its value.
+
+        Re-checked whenever the fake's state changes, and every ``poll`` seconds besides, so
+        predicates on the bot's own state (``lambda: bot.get_guild(1)``) work too.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -265,7 +279,7 @@ class FakeDiscord:
             if remaining <= 0:
                 raise WaitTimeout(f"timed out after {timeout}s waiting for {what}")
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                await asyncio.wait_for(self._changed.wait(), min(remaining, poll))
 
     async def wait_for_ready(self, count: int = 1, timeout: float = 10.0) -> None:
         """Wait until the bot has identified ``count`` times in total and the connection is live.
@@ -274,11 +288,17 @@ class FakeDiscord:
         interaction reaches a client that knows its guilds. (discord.py's own ``on_ready`` fires
         ``guild_ready_timeout`` seconds later; set that option small in tests that wait for it.)
         """
-        await self.wait_until(lambda: self.gateway.count("identify") >= count and self.gateway.live, timeout, f"READY #{count}")
+        await self.wait_until(
+            lambda: self.gateway.ready_count >= count and self.gateway.live, timeout, f"READY #{count}"
+        )
 
     async def wait_for_resume(self, count: int = 1, timeout: float = 10.0) -> GatewayConnection:
         """Wait until ``count`` successful RESUMEs happened and the connection is live again."""
-        await self.wait_until(lambda: self.gateway.count("resume", resumed=True) >= count and self.gateway.live, timeout, f"RESUME #{count}")
+        await self.wait_until(
+            lambda: self.gateway.count("resume", resumed=True) >= count and self.gateway.live,
+            timeout,
+            f"RESUME #{count}",
+        )
         assert self.gateway.current is not None
         return self.gateway.current
 
@@ -307,7 +327,7 @@ class FakeDiscord:
         *,
         guild: GuildRef = DEFAULT_GUILD,
         user: Optional[FakeUser] = None,
-        permissions: Optional[int] = None,
+        permissions: Optional[PermissionValue] = None,
         channel_id: Optional[int] = None,
         locale: str = "en-US",
         resolved: Optional[JSON] = None,
@@ -316,12 +336,19 @@ class FakeDiscord:
 
         ``guild`` defaults to the first configured guild; ``guild=None`` makes it a DM. The
         member's ``permissions`` default to what their roles give them (owner: everything);
-        pass an int (or ``discord.Permissions``) to override. Option types come from the
+        pass an int or a ``discord.Permissions`` to override. Option types come from the
         synced command when there is one. Returns at once; ``await handle.response()`` waits.
         """
         return await self._command_interaction(
-            APPLICATION_COMMAND, command, options, guild=guild, user=user, permissions=permissions,
-            channel_id=channel_id, locale=locale, resolved=resolved,
+            APPLICATION_COMMAND,
+            command,
+            options,
+            guild=guild,
+            user=user,
+            permissions=permissions,
+            channel_id=channel_id,
+            locale=locale,
+            resolved=resolved,
         )
 
     async def autocomplete(
@@ -332,7 +359,7 @@ class FakeDiscord:
         *,
         guild: GuildRef = DEFAULT_GUILD,
         user: Optional[FakeUser] = None,
-        permissions: Optional[int] = None,
+        permissions: Optional[PermissionValue] = None,
     ) -> InteractionHandle:
         """A user is typing option ``focused``; the response ``data["choices"]`` are the suggestions."""
         return await self._command_interaction(
@@ -346,8 +373,9 @@ class FakeDiscord:
         *,
         label: Optional[str] = None,
         values: Sequence[str] = (),
+        resolved: Optional[JSON] = None,
         user: Optional[FakeUser] = None,
-        permissions: Optional[int] = None,
+        permissions: Optional[PermissionValue] = None,
         component_type: Optional[int] = None,
     ) -> InteractionHandle:
         """A user clicks a button (or picks ``values`` in a select) on ``message``.
@@ -355,12 +383,16 @@ class FakeDiscord:
         The component is found by ``custom_id`` or by (part of) its ``label``; a missing or
         disabled component raises, since no user could click it. To click a component the
         message no longer shows (a stale client), pass ``custom_id`` and ``component_type``.
+        User, role, channel and mentionable selects (types 5-8) also need ``resolved``, as
+        Discord sends the picked objects there; string selects (type 3) use ``values`` alone.
         """
         target = self.messages[message] if isinstance(message, int) else message
         component = target.find_component(custom_id, label=label)
         if component is None:
             if custom_id is None or component_type is None:
-                raise LookupError(f"no component {custom_id or label!r} on message {target.id}; it has {target.custom_ids()}")
+                raise LookupError(
+                    f"no component {custom_id or label!r} on message {target.id}; it has {target.custom_ids()}"
+                )
         else:
             if component.get("disabled"):
                 raise ValueError(f"component {component['custom_id']!r} is disabled; a user cannot click it")
@@ -368,11 +400,17 @@ class FakeDiscord:
         data: JSON = {"custom_id": custom_id, "component_type": component_type}
         if component_type != 2:
             data["values"] = list(values)
-            data["resolved"] = {}
+        if resolved is not None:
+            data["resolved"] = resolved
         guild = self.guild(target.guild_id) if target.guild_id is not None else None
         return await self._inject(
-            MESSAGE_COMPONENT, data, guild=guild, user=user, permissions=permissions,
-            channel_id=target.channel_id, source_message=target,
+            MESSAGE_COMPONENT,
+            data,
+            guild=guild,
+            user=user,
+            permissions=permissions,
+            channel_id=target.channel_id,
+            source_message=target,
         )
 
     async def submit_modal(
@@ -391,8 +429,13 @@ class FakeDiscord:
         modal = handle.data
         data = {"custom_id": modal["custom_id"], "components": build_modal_components(modal, values)}
         return await self._inject(
-            MODAL_SUBMIT, data, guild=handle.guild, user=user or handle.user, permissions=None,
-            channel_id=handle.channel_id, source_message=handle.source_message,
+            MODAL_SUBMIT,
+            data,
+            guild=handle.guild,
+            user=user or handle.user,
+            permissions=None,
+            channel_id=handle.channel_id,
+            source_message=handle.source_message,
         )
 
     async def _command_interaction(
@@ -403,7 +446,7 @@ class FakeDiscord:
         *,
         guild: GuildRef,
         user: Optional[FakeUser],
-        permissions: Optional[int],
+        permissions: Optional[PermissionValue],
         channel_id: Optional[int] = None,
         locale: str = "en-US",
         resolved: Optional[JSON] = None,
@@ -424,8 +467,13 @@ class FakeDiscord:
             resolved=resolved,
         )
         return await self._inject(
-            interaction_type, data, guild=target_guild, user=user, permissions=permissions,
-            channel_id=channel_id, locale=locale,
+            interaction_type,
+            data,
+            guild=target_guild,
+            user=user,
+            permissions=permissions,
+            channel_id=channel_id,
+            locale=locale,
         )
 
     async def _inject(
@@ -435,7 +483,7 @@ class FakeDiscord:
         *,
         guild: Optional[FakeGuild],
         user: Optional[FakeUser],
-        permissions: Any,
+        permissions: Optional[PermissionValue],
         channel_id: Optional[int],
         locale: str = "en-US",
         source_message: Optional[FakeMessage] = None,
@@ -476,14 +524,24 @@ class FakeDiscord:
             channel_id = channel.id
         else:
             dm = self._dm_channel_payload(user)
-            payload.update(channel_id=dm["id"], channel=dm, user=user.to_payload(), authorizing_integration_owners={}, context=1)
+            payload.update(
+                channel_id=dm["id"], channel=dm, user=user.to_payload(), authorizing_integration_owners={}, context=1
+            )
             channel_id = int(dm["id"])
-        if source_message is not None and interaction_type == MESSAGE_COMPONENT:
+        if source_message is not None:
+            # Component interactions, and modals opened from a component, carry their message.
             payload["message"] = source_message.to_payload()
 
         handle = InteractionHandle(
-            fake=self, id=interaction_id, token=token, type=interaction_type, payload=payload,
-            user=user, guild=guild, channel_id=channel_id, source_message=source_message,
+            fake=self,
+            id=interaction_id,
+            token=token,
+            type=interaction_type,
+            payload=payload,
+            user=user,
+            guild=guild,
+            channel_id=channel_id,
+            source_message=source_message,
         )
         # Registered before sending: the bot may call back before dispatch() returns.
         self.interactions[interaction_id] = handle
@@ -528,6 +586,10 @@ class FakeDiscord:
         """How many times commands were bulk-synced (globally: ``guild_id=None``; anywhere: default)."""
         return sum(1 for call in self.sync_calls if guild_id == "any" or call.guild_id == guild_id)
 
+    def dm_channel_id(self, user: FakeUser) -> int:
+        """The id of the DM channel between the bot and ``user`` (created on first use)."""
+        return int(self._dm_channel_payload(user)["id"])
+
     def channel_messages(self, channel_id: int, *, include_deleted: bool = False) -> List[FakeMessage]:
         """Messages in a channel (interaction replies included), oldest first."""
         return [m for m in self.messages.values() if m.channel_id == channel_id and (include_deleted or not m.deleted)]
@@ -548,9 +610,15 @@ class FakeDiscord:
         problems += [f"unknown route: {r.method} {r.path}" for r in self.unknown_routes]
         problems += [f"fake discord error: {e}" for e in self.errors]
         problems += [f"unexpected gateway frame: {f!r}" for f in self.gateway.unexpected_frames]
-        problems += [f"late answer to interaction {h.id} ({h.latency:.2f}s)" for h in self.interactions.values() if h.late]
+        problems += [
+            f"late answer to interaction {h.id} ({h.latency:.2f}s)" for h in self.interactions.values() if h.late
+        ]
         if not allow_api_errors:
-            problems += [f"refused: {r.method} {r.path} -> {r.status}: {r.json!r}" for r in self.api_errors if r not in self.unknown_routes]
+            problems += [
+                f"refused: {r.method} {r.path} -> {r.status}: {r.json!r}"
+                for r in self.api_errors
+                if r not in self.unknown_routes
+            ]
         if problems:
             raise AssertionError("fake discord saw problems:\n  " + "\n  ".join(problems))
 
@@ -610,7 +678,13 @@ class FakeDiscord:
     def _dm_channel_payload(self, user: FakeUser) -> JSON:
         """The DM channel between the bot and ``user`` (one per user, created on first use)."""
         channel_id = self._dm_channels.setdefault(user.id, self.snowflake())
-        return {"id": str(channel_id), "type": 1, "recipients": [user.to_payload()], "last_message_id": None, "flags": 0}
+        return {
+            "id": str(channel_id),
+            "type": 1,
+            "recipients": [user.to_payload()],
+            "last_message_id": None,
+            "flags": 0,
+        }
 
     def _channel_payload(self, channel_id: int) -> Optional[JSON]:
         for guild in self.guilds:
@@ -635,13 +709,19 @@ class FakeDiscord:
         self.attachments[attachment_id] = attachment
         return attachment
 
-    def _new_message(self, channel_id: int, guild_id: Optional[int], payload: JSON, uploads: Sequence[Upload], **fields: Any) -> FakeMessage:
-        message = FakeMessage(id=self.snowflake(), channel_id=channel_id, guild_id=guild_id, author=self.bot_user.to_payload(), **fields)
+    def _new_message(
+        self, channel_id: int, guild_id: Optional[int], payload: JSON, uploads: Sequence[Upload], **fields: Any
+    ) -> FakeMessage:
+        message = FakeMessage(
+            id=self.snowflake(), channel_id=channel_id, guild_id=guild_id, author=self.bot_user.to_payload(), **fields
+        )
         message.apply(payload, uploads, self._make_attachment, edit=False)
         self.messages[message.id] = message
         return message
 
-    def _create_message(self, handle: InteractionHandle, payload: JSON, uploads: Sequence[Upload], *, message_type: int) -> FakeMessage:
+    def _create_message(
+        self, handle: InteractionHandle, payload: JSON, uploads: Sequence[Upload], *, message_type: int
+    ) -> FakeMessage:
         """A message created through an interaction (reply or followup): sent by the app's webhook."""
         assert handle.channel_id is not None
         return self._new_message(
