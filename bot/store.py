@@ -437,6 +437,11 @@ class Store:
         )
         return [r["name"] for r in rows]
 
+    async def submitted_names(self, guild_id: int) -> set[str]:
+        """Every name ever submitted in a guild, whatever its status: what generation avoids."""
+        rows = await self._fetch("SELECT name FROM submissions WHERE guild_id = ?", (guild_id,))
+        return {r["name"] for r in rows}
+
     async def names_since_version(self, guild_id: int) -> list[str]:
         """Approved names no model version of this guild has trained on yet, alphabetically."""
         rows = await self._fetch(

@@ -540,3 +540,16 @@ async def test_log_action_and_audit_limit(store: Store) -> None:
     entries = await store.audit(G1, limit=2)
     assert [e.details["n"] for e in entries] == [4, 3]
     assert math.isclose(entries[0].created_at, T0)
+
+
+async def test_submitted_names_covers_every_status_of_one_guild_only(tmp_path):
+    store = await Store.open(tmp_path / "s.sqlite3")
+    try:
+        await store.submit(1, 10, "Raptorix")
+        await store.submit(1, 10, "zorgodon")
+        await store.set_status(1, "zorgodon", "rejected", 99)
+        await store.submit(2, 10, "otherosaurus")
+        assert await store.submitted_names(1) == {"raptorix", "zorgodon"}
+        assert await store.submitted_names(3) == set()
+    finally:
+        await store.close()
