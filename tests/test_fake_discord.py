@@ -386,6 +386,7 @@ async def test_gateway_drop_then_resume(fake: FakeDiscord, bot: TinyBot) -> None
     assert resumed.replayed == 1
     assert (await during_outage.response())["data"]["content"] == "pong"
     assert fake.gateway.ready_count == 1
+    assert [event.seq for event in fake.gateway.events] == list(range(1, fake.gateway.seq + 1))
     await fake.wait_until(lambda: bot.resumed_count == 2, what="two on_resumed events")
 
     # A session Discord will not resume: the client must IDENTIFY again.
@@ -443,8 +444,10 @@ async def test_late_callback_is_refused_like_discord_does() -> None:
 
 
 async def test_latency_of_concurrent_interactions(fake: FakeDiscord, bot: TinyBot) -> None:
-    handles = await asyncio.gather(*(fake.slash("ping") for _ in range(50)))
+    handles = await asyncio.gather(*(fake.slash("ping") for _ in range(200)))
     await asyncio.gather(*(handle.response() for handle in handles))
     latencies = fake.latencies()
-    assert len(latencies) == 50 and all(0 < latency < 2 for latency in latencies)
+    assert len(latencies) == 200 and min(latencies) > 0
+    # No request may wait on a dropped SYN (a 1 s TCP retry): the fake listens with a deep backlog.
+    assert max(latencies) < 1.0, sorted(latencies)[-5:]
     fake.assert_clean()

@@ -171,20 +171,29 @@ class InteractionHandle:
         return self.callback
 
     async def wait_for(
-        self, predicate: Callable[["InteractionHandle"], Any], timeout: float = 5.0, what: str = ""
+        self,
+        predicate: Callable[["InteractionHandle"], Any],
+        timeout: float = 5.0,
+        what: str = "",
+        *,
+        poll: Optional[float] = 0.05,
     ) -> Any:
         """Wait until ``predicate(handle)`` is truthy (e.g. ``lambda h: len(h.edits) >= 3``)."""
         return await self.fake.wait_until(
-            lambda: predicate(self), timeout, what or f"a condition on interaction {self.id}"
+            lambda: predicate(self), timeout, what or f"a condition on interaction {self.id}", poll=poll
         )
 
     async def wait_for_edits(self, count: int, timeout: float = 5.0) -> List[JSON]:
         """Wait until ``@original`` was edited at least ``count`` times; return the edit bodies."""
-        await self.wait_for(lambda h: len(h.edits) >= count, timeout, f"{count} edits of interaction {self.id}")
+        await self.wait_for(
+            lambda h: len(h.edits) >= count, timeout, f"{count} edits of interaction {self.id}", poll=None
+        )
         return self.edits
 
     async def wait_for_followups(self, count: int, timeout: float = 5.0) -> List[FakeMessage]:
-        await self.wait_for(lambda h: len(h.followups) >= count, timeout, f"{count} followups of interaction {self.id}")
+        await self.wait_for(
+            lambda h: len(h.followups) >= count, timeout, f"{count} followups of interaction {self.id}", poll=None
+        )
         return self.followups
 
 

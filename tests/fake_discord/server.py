@@ -133,6 +133,12 @@ class FakeDiscord:
             await bot.close()
             await task
             fake.assert_clean()
+
+    ``interaction_deadline`` is Discord's 3 s to acknowledge an interaction: a later callback is
+    refused with "Unknown interaction" exactly as Discord would (``None`` disables the check).
+    ``heartbeat_interval`` is in seconds (Discord uses ~41 s; tests want it short). The fake
+    outlives any one bot: messages, commands and users stay, so a test can restart the bot and
+    click a button it sent before.
     """
 
     def __init__(
@@ -150,11 +156,6 @@ class FakeDiscord:
         attachment_size_limit: int = 10 * 1024 * 1024,
         app_permissions: int = DEFAULT_APP_PERMISSIONS,
     ) -> None:
-        """
-        ``interaction_deadline`` is Discord's 3 s to acknowledge an interaction; a later callback
-        is refused with "Unknown interaction" exactly as Discord would (``None`` disables it).
-        ``heartbeat_interval`` is in seconds (Discord uses ~41 s; tests want it short).
-        """
         self.token = token
         self.application_id = application_id
         #: The bot's own user: same id as the application, as for every modern Discord app.
@@ -206,7 +207,9 @@ class FakeDiscord:
         app.router.add_route("*", "/{tail:.*}", self.rest.unknown_route)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        # A deep accept queue: the bot opens a connection per concurrent request, and a full
+        # default queue (128) drops SYNs that are only retried after 1 s, poisoning p99.
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
         await site.start()
         self.port = self._runner.addresses[0][1]
         log.info("fake discord listening on %s", self.base_url)
@@ -262,12 +265,19 @@ class FakeDiscord:
         self._changed = asyncio.Event()
 
     async def wait_until(
-        self, predicate: Callable[[], Any], timeout: float = 5.0, what: str = "a condition", *, poll: float = 0.02
+        self,
+        predicate: Callable[[], Any],
+        timeout: float = 5.0,
+        what: str = "a condition",
+        *,
+        poll: Optional[float] = 0.05,
     ) -> Any:
         """Wait until ``predicate()`` is truthy and return its value.
 
-        Re-checked whenever the fake's state changes, and every ``poll`` seconds besides, so
-        predicates on the bot's own state (``lambda: bot.get_guild(1)``) work too.
+        Re-checked whenever the fake's state changes, and also every ``poll`` seconds so that
+        predicates on the bot's own state (``lambda: bot.get_guild(1)``) work. Waits that only
+        look at the fake pass ``poll=None``: with hundreds of concurrent waiters (a benchmark
+        sharing the bot's event loop) polling would add to the latency being measured.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -279,7 +289,7 @@ class FakeDiscord:
             if remaining <= 0:
                 raise WaitTimeout(f"timed out after {timeout}s waiting for {what}")
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(remaining, poll))
+                await asyncio.wait_for(self._changed.wait(), remaining if poll is None else min(remaining, poll))
 
     async def wait_for_ready(self, count: int = 1, timeout: float = 10.0) -> None:
         """Wait until the bot has identified ``count`` times in total and the connection is live.
@@ -289,7 +299,7 @@ class FakeDiscord:
         ``guild_ready_timeout`` seconds later; set that option small in tests that wait for it.)
         """
         await self.wait_until(
-            lambda: self.gateway.ready_count >= count and self.gateway.live, timeout, f"READY #{count}"
+            lambda: self.gateway.ready_count >= count and self.gateway.live, timeout, f"READY #{count}", poll=None
         )
 
     async def wait_for_resume(self, count: int = 1, timeout: float = 10.0) -> GatewayConnection:
@@ -298,6 +308,7 @@ class FakeDiscord:
             lambda: self.gateway.count("resume", resumed=True) >= count and self.gateway.live,
             timeout,
             f"RESUME #{count}",
+            poll=None,
         )
         assert self.gateway.current is not None
         return self.gateway.current
