@@ -1,0 +1,90 @@
+"""The Discord bot object: wires the services together and owns their lifetimes.
+
+``setup_hook`` (runs once, before the gateway connects) opens the database, loads the models,
+starts the training service, adds the cogs and syncs commands if they changed. ``close`` undoes
+it in reverse order: stop training first (it may still write to the store), then the store.
+"""
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+
+import discord
+from discord.ext import commands
+
+from model import read_names
+
+from .command_sync import sync_if_changed
+from .config import Config
+from .generation import NameGenerator
+from .registry import ModelRegistry
+from .replies import report_error
+from .store import Store
+from .training import TrainingService
+
+log = logging.getLogger(__name__)
+
+COGS = ("bot.cogs.generate",)
+
+
+def bot_version() -> str:
+    try:
+        return version("dinobot")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class DinoBot(commands.Bot):
+    """Slash commands only: no message content, no privileged intents."""
+
+    store: Store
+    registry: ModelRegistry
+    trainer: TrainingService
+    generator: NameGenerator
+
+    def __init__(self, config: Config, **kwargs) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(command_prefix=commands.when_mentioned, intents=intents, help_command=None,
+                         allowed_mentions=discord.AllowedMentions.none(), **kwargs)
+        self.config = config
+        self.known_names: frozenset[str] = frozenset()
+        self.tree.on_error = report_error  # one handler for every slash command
+        self._services_started = False
+
+    async def setup_hook(self) -> None:
+        config = self.config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        corpus = [name for path in config.base_corpus for name in read_names(path)]
+        self.known_names = frozenset(corpus)
+        self.store = await Store.open(config.db_path, daily_limit=config.daily_limit, known_names=self.known_names)
+        self.registry = ModelRegistry(self.store, config.models_dir, base_checkpoint=config.base_checkpoint,
+                                      max_cached=config.training.max_cached_models)
+        await self.registry.start()
+        self.trainer = TrainingService(self.store, self.registry, config.training, replay_names=corpus or None)
+        await self.trainer.start()
+        self._services_started = True
+        self.generator = NameGenerator(self.store, self.registry, self.known_names)
+        for extension in COGS:
+            await self.load_extension(extension)
+        await sync_if_changed(self.tree, config.sync_state_file, config.dev_guild_id)
+        self.log_invite_url()
+
+    def log_invite_url(self) -> None:
+        if self.application_id is None:
+            return
+        # Interaction replies need no channel permissions at all, so the bot asks for none.
+        url = discord.utils.oauth_url(self.application_id, permissions=discord.Permissions.none(),
+                                      scopes=("bot", "applications.commands"))
+        log.info("invite DinoBot to a server: %s", url)
+
+    async def on_ready(self) -> None:
+        log.info("logged in as %s in %d servers (DinoBot %s)", self.user, len(self.guilds), bot_version())
+
+    async def close(self) -> None:
+        """Cancel training, close the database, then disconnect."""
+        if self._services_started:
+            self._services_started = False
+            await self.trainer.close()
+            await self.store.close()
+        await super().close()

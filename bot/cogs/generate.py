@@ -1,0 +1,111 @@
+"""``/dinoname`` (with a persistent "🔁 More" button) and ``/dinoinfo``."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from ..app import bot_version
+from ..checks import generate_cooldown
+from ..embeds import DINO_GREEN, EMBED_DESCRIPTION, fit, model_label
+from ..generation import MAX_COUNT, Generated
+from ..replies import report_error
+
+if TYPE_CHECKING:
+    from ..app import DinoBot
+
+
+def names_embed(result: Generated, known_configured: bool) -> discord.Embed:
+    lines = []
+    for item in result.names:
+        name = item.name.capitalize() + ("…" if not item.complete else "")
+        tag = " — *a real dinosaur!*" if item.known else (" — ✨ brand new" if known_configured else "")
+        lines.append(f"**{name}**{tag}")
+    if result.short:
+        lines.append(f"\n*Only {len(result.names)} new names start with “{result.prefix}”; "
+                     "try a shorter prefix or a higher temperature.*")
+    if not result.names:
+        lines = [f"No new names start with “{result.prefix}”. Try a shorter prefix or a higher temperature."]
+    title = "🦕 A new dinosaur" if len(result.names) == 1 else "🦕 New dinosaurs"
+    embed = discord.Embed(title=title, description=fit("\n".join(lines), EMBED_DESCRIPTION), colour=DINO_GREEN)
+    footer = f"From {model_label(result.served.version)}"
+    if result.prefix:
+        footer += f" · prefix “{result.prefix}”"
+    embed.set_footer(text=footer)
+    return embed
+
+
+class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dino:more:(?P<prefix>[a-z]{0,31}):(?P<count>\d{1,2}):(?P<temp>\d{1,3})"):
+    """Re-rolls with the same options. Its state lives in the custom id, so it survives restarts."""
+
+    def __init__(self, prefix: str, count: int, temperature: float) -> None:
+        self.prefix, self.count, self.temperature = prefix, count, temperature
+        super().__init__(discord.ui.Button(label="More", emoji="🔁", style=discord.ButtonStyle.secondary,
+                                           custom_id=f"dino:more:{prefix}:{count}:{round(temperature * 100)}"))
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str]) -> "MoreButton":
+        return cls(match["prefix"], int(match["count"]), int(match["temp"]) / 100)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await send_names(interaction, self.prefix, self.count, self.temperature)
+        except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
+            await report_error(interaction, error)
+
+
+async def send_names(interaction: discord.Interaction, prefix: str, count: int, temperature: float) -> None:
+    bot: DinoBot = interaction.client  # type: ignore[assignment]
+    result = await bot.generator.generate(interaction.guild_id, prefix, count, temperature)
+    view = discord.ui.View(timeout=None)
+    view.add_item(MoreButton(result.prefix, count, temperature))
+    await interaction.response.send_message(embed=names_embed(result, bool(bot.known_names)), view=view,
+                                            allowed_mentions=discord.AllowedMentions.none())
+
+
+class Generate(commands.Cog):
+    def __init__(self, bot: DinoBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="dinoname", description="Invent new dinosaur names")
+    @app_commands.describe(prefix="Letters the names start with, e.g. tyr",
+                           count=f"How many names (1–{MAX_COUNT})",
+                           temperature="Below 1: safer names; above 1: wilder ones (default 1)")
+    @generate_cooldown()
+    async def dinoname(self, interaction: discord.Interaction, prefix: app_commands.Range[str, 0, 31] = "",
+                       count: app_commands.Range[int, 1, MAX_COUNT] = 1,
+                       temperature: app_commands.Range[float, 0.3, 2.0] = 1.0) -> None:
+        await send_names(interaction, prefix, count, temperature)
+
+    @app_commands.command(name="dinoinfo", description="Which model answers in this server, and how good it is")
+    async def dinoinfo(self, interaction: discord.Interaction) -> None:
+        served = (await self.bot.registry.get(interaction.guild_id) if interaction.guild_id
+                  else self.bot.registry.base)
+        embed = discord.Embed(title="🦖 DinoBot", colour=DINO_GREEN)
+        embed.add_field(name="Model", value=model_label(served.version).capitalize())
+        meta = served.model.metadata
+        config = served.model.config
+        embed.add_field(name="Network", value=f"{len(served.model.members)} × {config.cell.upper()}-{config.hidden}")
+        if served.val_loss is not None:
+            embed.add_field(name="Validation loss", value=f"{served.val_loss:.3f} nats/letter")
+        if served.is_base:
+            embed.add_field(name="Trained on", value=f"{meta.get('train_names', '?')} dinosaur names")
+            trained = meta.get("created")
+            if trained:
+                embed.add_field(name="Trained", value=trained[:10])
+        else:
+            embed.add_field(name="Fine-tuned on", value=f"{served.names_count} names from this server")
+            stamp = datetime.fromtimestamp(served.trained_at or 0, timezone.utc)
+            embed.add_field(name="Trained", value=discord.utils.format_dt(stamp, "R"))
+        embed.set_footer(text=f"DinoBot {bot_version()}")
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+async def setup(bot: DinoBot) -> None:
+    bot.add_dynamic_items(MoreButton)
+    await bot.add_cog(Generate(bot))
