@@ -378,6 +378,20 @@ class Store:
         )
         return [_submission(r) for r in rows]
 
+    async def recent_names(
+        self, guild_id: int, status: Status | str | None = None, limit: int | None = 20
+    ) -> list[Submission]:
+        """A guild's newest submissions first (what ``/names list`` shows), optionally of one status.
+
+        Ordered by id, not ``created_at``: ids follow commit order even if the clock steps back.
+        """
+        where, params = _status_filter(guild_id, status)
+        rows = await self._fetch(
+            f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE {where} ORDER BY id DESC LIMIT ?",
+            (*params, _sql_limit(limit)),
+        )
+        return [_submission(r) for r in rows]
+
     async def count_names(self, guild_id: int, status: Status | str | None = None) -> int:
         """How many submissions a guild has, optionally of one status."""
         where, params = _status_filter(guild_id, status)
@@ -394,15 +408,25 @@ class Store:
         return [_submission(r) for r in rows]
 
     async def set_status(
-        self, guild_id: int, name_or_id: int | str, status: Status | str, actor_id: int
+        self,
+        guild_id: int,
+        name_or_id: int | str,
+        status: Status | str,
+        actor_id: int,
+        *,
+        only_from: Status | str | None = None,
     ) -> Submission:
         """Approve, reject, remove (or send back to pending) a submission, with an audit entry.
 
         The row is never deleted, so a removal can be undone and the audit log stays true.
         Setting the status it already has changes nothing and logs nothing.
+        With ``only_from``, the change happens only if the submission has that status now
+        (checked in the same transaction); otherwise it is returned unchanged. Two moderators
+        clicking on the same pending name cannot then overwrite each other's decision.
         Raises :class:`NotFound` if the guild has no such submission.
         """
         new = Status(status)
+        expected = None if only_from is None else Status(only_from)
         column, key = _lookup(name_or_id)
         async with self._transaction() as db:
             rows = await db.execute_fetchall(
@@ -413,7 +437,7 @@ class Store:
             if not rows:
                 raise NotFound(_describe_lookup(name_or_id))
             old = _submission(rows[0])
-            if old.status is new:
+            if old.status is new or (expected is not None and old.status is not expected):
                 return old
             now = self._now()
             await db.execute(

@@ -380,6 +380,29 @@ async def test_list_and_count_filters(store: Store) -> None:
     assert await store.count_names(G1, "removed") == 1
 
 
+async def test_recent_names_are_newest_first_filtered_and_limited(store: Store) -> None:
+    for i, name in enumerate(["cbasaurus", "abasaurus", "bbasaurus"]):
+        await store.submit(G1, 7000 + i, name)
+    await store.submit(G2, ALICE, "otherosaurus")
+    await store.set_status(G1, "abasaurus", "removed", ADMIN)
+    assert [s.name for s in await store.recent_names(G1)] == ["bbasaurus", "abasaurus", "cbasaurus"]
+    assert [s.name for s in await store.recent_names(G1, limit=2)] == ["bbasaurus", "abasaurus"]
+    assert [s.name for s in await store.recent_names(G1, "approved")] == ["bbasaurus", "cbasaurus"]
+    assert [s.name for s in await store.recent_names(G1, limit=None)][-1] == "cbasaurus"
+    assert await store.recent_names(3) == []
+
+
+async def test_set_status_only_from_refuses_a_decided_submission(store: Store) -> None:
+    await store.update_settings(G1, ADMIN, review_required=True)
+    sub = await store.submit(G1, ALICE, "Pendosaurus")
+    first = await store.set_status(G1, sub.id, "approved", ADMIN, only_from="pending")
+    assert first.status is Status.APPROVED
+    second = await store.set_status(G1, sub.id, "rejected", BOB, only_from=Status.PENDING)
+    assert second == first  # unchanged: someone decided first
+    assert (await store.get_submission(G1, sub.id)).status is Status.APPROVED
+    assert [e.action for e in await store.audit(G1)] == ["submission.approved", "settings.update"]
+
+
 # ---------------------------------------------------------------------- model versions
 
 
