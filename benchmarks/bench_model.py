@@ -4,6 +4,7 @@ Run from the project root (one thread for every BLAS, so the figures compare lik
 
     .venv/bin/python benchmarks/bench_model.py            # everything (about 2 minutes)
     .venv/bin/python benchmarks/bench_model.py speed      # training throughput only
+    .venv/bin/python benchmarks/bench_model.py zoo        # val NLL of the model zoo (~1 min)
 
 Training throughput is compared, in the same run, against
   * the seed's algorithm (one name per step, plain SGD, per-value clipping, float64 as in the
@@ -24,6 +25,7 @@ import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -189,10 +191,24 @@ def bench_quality(model: NameModel) -> None:
           f"{(1000 - in_train - in_val) / 10:.1f}% new")
 
 
+def bench_zoo() -> None:
+    """Val NLL of the model zoo, each trained here from random weights (about a minute)."""
+    from model import DEFAULT_TRAINING, train_model
+    train_names, val_names = read_names(train_path()), read_names(val_path())
+    zoo = [("rnn", 128, 0.0, 3e-3, 1), ("rnn", 128, 0.2, 1e-2, 1), ("lstm", 128, 0.0, 1e-2, 1),
+           ("lstm", 64, 0.2, 1.5e-2, 1), ("lstm", 64, 0.2, 1.5e-2, 3), ("lstm", 128, 0.3, 1e-2, 5)]
+    print("\n## Model zoo: best val NLL (nats/char), trained from scratch on dinos_train, one thread")
+    for cell, hidden, dropout, lr, members in zoo:
+        config = replace(DEFAULT_TRAINING, lr=lr)
+        result = train_model(train_names, val_names, ModelConfig(cell, hidden, dropout), config, members)
+        print(f"{cell}-{hidden} dropout {dropout} lr {lr} × {members}: {result.val_loss:.4f} "
+              f"in {result.seconds:.1f} s of training")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", nargs="*", default=["speed", "quality", "sampling", "ttq"],
-                        choices=["speed", "quality", "sampling", "ttq"])
+                        choices=["speed", "quality", "sampling", "ttq", "zoo"])
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
     print(f"numpy {np.__version__}, python {sys.version.split()[0]}, checkpoint {BASE_CHECKPOINT.name}")
@@ -205,6 +221,8 @@ def main() -> None:
         bench_time_to_quality()
     if "speed" in args.what:
         bench_speed(args.reps)
+    if "zoo" in args.what:
+        bench_zoo()
 
 
 if __name__ == "__main__":

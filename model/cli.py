@@ -48,16 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=Path, default=None, help="names file (default: $DINO_CORPUS_DIR/dinos_train.txt)")
     p.add_argument("--val", type=Path, default=None, help="validation names (default: $DINO_CORPUS_DIR/dinos_val.txt)")
     p.add_argument("--out", type=Path, default=BASE_CHECKPOINT, help="checkpoint to write (default: the shipped one)")
-    p.add_argument("--cell", choices=["rnn", "lstm"], default=DEFAULT_MODEL.cell)
-    p.add_argument("--hidden", type=int, default=DEFAULT_MODEL.hidden)
-    p.add_argument("--dropout", type=float, default=DEFAULT_MODEL.dropout)
+    p.add_argument("--cell", choices=["rnn", "lstm"], default=DEFAULT_MODEL.cell,
+                   help=f"recurrent cell: the seed's tanh RNN or an LSTM (default {DEFAULT_MODEL.cell})")
+    p.add_argument("--hidden", type=int, default=DEFAULT_MODEL.hidden, help="hidden units per network")
+    p.add_argument("--dropout", type=float, default=DEFAULT_MODEL.dropout, help="dropout before the output layer")
     p.add_argument("--members", type=int, default=DEFAULT_MEMBERS, help="networks to ensemble")
-    p.add_argument("--epochs", type=int, default=DEFAULT_TRAINING.epochs)
-    p.add_argument("--lr", type=float, default=DEFAULT_TRAINING.lr)
-    p.add_argument("--batch-size", type=int, default=DEFAULT_TRAINING.batch_size)
-    p.add_argument("--patience", type=int, default=DEFAULT_TRAINING.patience)
-    p.add_argument("--clip-mode", choices=["value", "norm"], default=DEFAULT_TRAINING.clip_mode)
-    p.add_argument("--seed", type=int, default=DEFAULT_TRAINING.seed)
+    p.add_argument("--epochs", type=int, default=DEFAULT_TRAINING.epochs, help="most epochs per network")
+    p.add_argument("--lr", type=float, default=DEFAULT_TRAINING.lr, help="Adam learning rate")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_TRAINING.batch_size, help="names per mini-batch")
+    p.add_argument("--patience", type=int, default=DEFAULT_TRAINING.patience,
+                   help="stop after this many epochs without a better val loss")
+    p.add_argument("--clip-mode", choices=["value", "norm"], default=DEFAULT_TRAINING.clip_mode,
+                   help="clip each gradient value to [-5, 5] (the seed's rule) or the global norm to 5")
+    p.add_argument("--seed", type=int, default=DEFAULT_TRAINING.seed, help="seed of the first network")
     p.add_argument("--time-budget", type=float, default=None, help="seconds of training per member")
     p.set_defaults(run=cmd_train)
 
