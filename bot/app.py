@@ -24,7 +24,7 @@ from .training import TrainingService
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.generate",)
+COGS = ("bot.cogs.generate", "bot.cogs.corpus", "bot.cogs.review", "bot.cogs.retrain")
 
 
 def bot_version() -> str:
@@ -63,8 +63,9 @@ class DinoBot(commands.Bot):
         await self.registry.start()
         self.trainer = TrainingService(self.store, self.registry, config.training, replay_names=corpus or None)
         await self.trainer.start()
-        self._services_started = True
         self.generator = NameGenerator(self.store, self.registry, self.known_names)
+        self.generator.prime(self.registry.base.model)
+        self._services_started = True
         for extension in COGS:
             await self.load_extension(extension)
         await sync_if_changed(self.tree, config.sync_state_file, config.dev_guild_id)
@@ -86,5 +87,6 @@ class DinoBot(commands.Bot):
         if self._services_started:
             self._services_started = False
             await self.trainer.close()
+            self.generator.close()
             await self.store.close()
         await super().close()

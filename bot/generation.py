@@ -2,19 +2,42 @@
 
 It picks the server's model from the registry, never repeats a name the server already has
 (whatever its status) and labels names that happen to be real dinosaurs when a base corpus is
-configured. Sampling a handful of names takes about a millisecond, so it runs on the event loop.
+configured.
+
+Requests are batched: while one batch is being sampled (in a dedicated thread, so the event
+loop keeps answering), new requests queue up, and the next batch samples every queued request
+that shares a model, prefix and temperature in one call — the model advances all their names
+together. An idle generator starts a request at once, so batching never adds latency; under a
+burst of 200 requests it turns 200 sampling calls into a handful.
+
+The plain request (no prefix, temperature 1) is by far the most common, so for it the generator
+keeps a reservoir of names drawn ahead of time, per model, refilled in the sampling thread when
+it runs low. Each pooled name is handed out once; a promoted fine-tune gets a fresh pool (pools
+are keyed by the model object). A burst of plain requests is then answered without sampling.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+import time
+from collections import OrderedDict, defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
-from model import normalize_prefix, sample_names
+from model import NameModel, Sample, normalize_prefix, sample_names
 
 from .registry import ModelRegistry, ServedModel
 from .store import Store
 
+log = logging.getLogger(__name__)
+
 MAX_COUNT = 10
 TEMPERATURE_RANGE = (0.3, 2.0)
+MAX_BATCH_NAMES = 2000  # one sampling call; a larger queue is split into several
+POOL_SIZE = 2048  # pre-drawn plain names kept per model
+POOL_REFILL = 512  # names drawn per refill call: short, so real requests never wait long
+MAX_POOLS = 8  # models with a reservoir (least recently used are dropped)
+QUIET_BEFORE_REFILL = 0.1  # s without requests before topping up a pool that is not low
 
 
 @dataclass(frozen=True)
@@ -37,11 +60,30 @@ class Generated:
         return len(self.names) < self.asked
 
 
+@dataclass
+class _Request:
+    served: ServedModel
+    prefix: str
+    temperature: float
+    count: int
+    avoid: frozenset[str]
+    future: asyncio.Future = field(repr=False)
+
+    @property
+    def key(self) -> tuple:
+        return (id(self.served.model), self.prefix, self.temperature)
+
+
 class NameGenerator:
     def __init__(self, store: Store, registry: ModelRegistry, known_names: frozenset[str] = frozenset()):
         self._store = store
         self._registry = registry
         self.known_names = known_names
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dinobot-sample")
+        self._queue: list[_Request] = []
+        self._draining = False
+        self._pools: OrderedDict[int, tuple[NameModel, deque[Sample]]] = OrderedDict()
+        self._last_request = 0.0
 
     async def generate(self, guild_id: int | None, prefix: str | None = "", count: int = 1,
                        temperature: float = 1.0) -> Generated:
@@ -50,6 +92,7 @@ class NameGenerator:
         Raises ``InvalidName`` for a bad prefix and ``ValueError`` for out-of-range options,
         both with messages meant for the member.
         """
+        self._last_request = time.monotonic()
         prefix = normalize_prefix(prefix)
         if not 1 <= count <= MAX_COUNT:
             raise ValueError(f"count must be 1–{MAX_COUNT}, not {count}")
@@ -57,10 +100,127 @@ class NameGenerator:
         if not low <= temperature <= high:
             raise ValueError(f"temperature must be between {low} and {high}, not {temperature}")
         if guild_id is None:
-            served, taken = self._registry.base, set()
+            served, taken = self._registry.base, frozenset()
         else:
             served = await self._registry.get(guild_id)
             taken = await self._store.submitted_names(guild_id)
-        samples = sample_names(served.model, count, prefix=prefix, temperature=temperature, avoid=taken)
+        samples = self._from_pool(served.model, count, taken) if not prefix and temperature == 1.0 else None
+        if samples is None:
+            future = asyncio.get_running_loop().create_future()
+            self._queue.append(_Request(served, prefix, temperature, count, taken, future))
+            self._start_draining()
+            samples = await future
+        else:
+            self._start_draining()  # tops the reservoir up in the background
         names = [Invented(s.name, s.name in self.known_names, s.complete) for s in samples]
         return Generated(names, served, prefix, count)
+
+    def prime(self, model: NameModel) -> None:
+        """Start filling ``model``'s reservoir now (at start-up, for the base model)."""
+        self._pools.setdefault(id(model), (model, deque()))
+        self._start_draining()
+
+    def _from_pool(self, model: NameModel, count: int, avoid: frozenset[str]) -> list[Sample] | None:
+        """``count`` pre-drawn names not in ``avoid``, or None if the pool is short."""
+        pool = self._pools.get(id(model))
+        if pool is None:
+            self._pools[id(model)] = (model, deque())
+            while len(self._pools) > MAX_POOLS:
+                self._pools.popitem(last=False)
+            return None
+        self._pools.move_to_end(id(model))
+        names = pool[1]
+        taken: list[Sample] = []
+        while names and len(taken) < count:
+            sample = names.popleft()
+            if sample.name not in avoid:
+                taken.append(sample)
+        if len(taken) < count:
+            names.extendleft(reversed(taken))  # not enough: give them back, sample afresh
+            return None
+        return taken
+
+    def _start_draining(self) -> None:
+        if not self._draining and (self._queue or self._pool_to_fill() is not None):
+            self._draining = True
+            asyncio.create_task(self._drain(), name="dinobot-sampling")
+
+    def _pool_to_fill(self) -> tuple[NameModel, deque] | None:
+        return next(((m, names) for m, names in reversed(self._pools.values()) if len(names) < POOL_SIZE), None)
+
+    async def _drain(self) -> None:
+        """Serve queued requests first; with none waiting, top up the reservoirs."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._queue or (refill := self._pool_to_fill()) is not None:
+                if not self._queue:
+                    model, names = refill
+                    if len(names) >= POOL_REFILL and await self._busy():
+                        continue  # a burst is on: refilling now would slow its replies down
+                    pooled = {sample.name for sample in names}
+                    fresh = await loop.run_in_executor(self._executor, _draw_plain, model, pooled)
+                    names.extend(fresh)  # only this task adds to pools, so still distinct
+                    continue
+                batch, self._queue = self._queue, []
+                for group in _groups(batch):
+                    try:
+                        results = await loop.run_in_executor(self._executor, _sample_group, group)
+                    except Exception as exc:  # every waiter hears about it; the next batch still runs
+                        for request in group:
+                            if not request.future.done():
+                                request.future.set_exception(exc)
+                        continue
+                    for request, samples in zip(group, results):
+                        if not request.future.done():  # the interaction may have given up
+                            request.future.set_result(samples)
+        finally:
+            self._draining = False
+
+    async def _busy(self) -> bool:
+        """Wait out a short quiet period; True if requests kept coming (check the queue again).
+
+        The sampling thread holds the GIL between NumPy calls, so a refill during a burst makes
+        every socket send on the event loop wait for it; a low pool is refilled regardless.
+        """
+        quiet_for = time.monotonic() - self._last_request
+        if quiet_for >= QUIET_BEFORE_REFILL:
+            return False
+        await asyncio.sleep(QUIET_BEFORE_REFILL - quiet_for)
+        return True
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _groups(batch: list[_Request]) -> list[list[_Request]]:
+    """Requests that can share one sampling call, at most MAX_BATCH_NAMES names each."""
+    by_key: dict[tuple, list[list[_Request]]] = defaultdict(lambda: [[]])
+    for request in batch:
+        chunks = by_key[request.key]
+        if sum(r.count for r in chunks[-1]) + request.count > MAX_BATCH_NAMES:
+            chunks.append([])
+        chunks[-1].append(request)
+    return [chunk for chunks in by_key.values() for chunk in chunks]
+
+
+def _draw_plain(model: NameModel, pooled: set[str]) -> list[Sample]:
+    """A reservoir refill: plain names (no prefix, temperature 1) not already in the pool."""
+    return sample_names(model, POOL_REFILL, avoid=pooled)
+
+
+def _sample_group(group: list[_Request]) -> list[list[Sample]]:
+    """One sampling call for the whole group (sampling thread), dealt out in request order.
+
+    The avoid-set is the union of the requests' sets: a name one server already has is also
+    skipped for another server sharing the model, which only costs a re-draw.
+    """
+    first = group[0]
+    avoid = first.avoid.union(*(r.avoid for r in group[1:])) if len(group) > 1 else first.avoid
+    total = sum(r.count for r in group)
+    samples = sample_names(first.served.model, total, prefix=first.prefix, temperature=first.temperature,
+                           avoid=avoid)
+    out, start = [], 0
+    for request in group:
+        out.append(samples[start : start + request.count])
+        start += request.count
+    return out

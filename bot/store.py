@@ -197,6 +197,9 @@ class Store:
         self.daily_limit = daily_limit
         self.known_names = known_names
         self._clock = clock
+        # guild -> every name ever submitted there; filled on first use, then kept current by
+        # submit() under the same lock, so /dinoname's avoid-set costs no query per request.
+        self._submitted: dict[int, set[str]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -325,6 +328,8 @@ class Store:
                     raise StorageError("a submission was left uncommitted; nothing was saved")
                 if not rows:
                     raise await self._limit_error(self._db, guild_id, user_id, now)
+                if guild_id in self._submitted:
+                    self._submitted[guild_id].add(name)
         except sqlite3.IntegrityError as exc:
             if _is_unique_violation(exc):
                 raise DuplicateName(name) from None
@@ -461,10 +466,19 @@ class Store:
         )
         return [r["name"] for r in rows]
 
-    async def submitted_names(self, guild_id: int) -> set[str]:
-        """Every name ever submitted in a guild, whatever its status: what generation avoids."""
-        rows = await self._fetch("SELECT name FROM submissions WHERE guild_id = ?", (guild_id,))
-        return {r["name"] for r in rows}
+    async def submitted_names(self, guild_id: int) -> frozenset[str]:
+        """Every name ever submitted in a guild, whatever its status: what generation avoids.
+
+        Served from memory after the first call (rows are never deleted, so the set only grows,
+        and submit() adds to it under the lock that also guards this read).
+        """
+        async with self._lock:
+            self._check_open()
+            if guild_id not in self._submitted:
+                rows = await self._db.execute_fetchall(
+                    "SELECT name FROM submissions WHERE guild_id = ?", (guild_id,))
+                self._submitted[guild_id] = {r["name"] for r in rows}
+            return frozenset(self._submitted[guild_id])
 
     async def names_since_version(self, guild_id: int) -> list[str]:
         """Approved names no model version of this guild has trained on yet, alphabetically."""

@@ -576,3 +576,20 @@ async def test_submitted_names_covers_every_status_of_one_guild_only(tmp_path):
         assert await store.submitted_names(3) == set()
     finally:
         await store.close()
+
+
+async def test_submitted_names_stays_current_after_it_is_cached(tmp_path):
+    store = await Store.open(tmp_path / "s.sqlite3")
+    try:
+        assert await store.submitted_names(1) == set()  # cached now
+        await store.submit(1, 10, "Raptorix")
+        read, _ = await asyncio.gather(store.submitted_names(1), store.submit(1, 11, "zorgodon"))
+        assert "raptorix" in read
+        assert await store.submitted_names(1) == {"raptorix", "zorgodon"}
+    finally:
+        await store.close()
+    reopened = await Store.open(tmp_path / "s.sqlite3")
+    try:
+        assert await reopened.submitted_names(1) == {"raptorix", "zorgodon"}
+    finally:
+        await reopened.close()

@@ -1,0 +1,132 @@
+"""Interaction latency of the real bot under load, with and without a fine-tune running.
+
+    .venv/bin/python benchmarks/bench_bot.py [--reps 3] [--concurrency 200]
+
+DinoBot (unmodified, with one extra trivial ``/ping`` command as the floor) logs in to the fake
+Discord from the tests on 127.0.0.1. Each phase injects ``concurrency`` interactions at once and
+measures, per interaction, the time from the INTERACTION_CREATE frame leaving the fake to the
+bot's callback arriving at it. The fake runs in the same process and event loop, so its own work
+is inside every figure alike; the ratio against ``/ping`` in the same run is what to read.
+Resident memory is the whole process (bot + fake + load generator): an upper bound for the bot.
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import discord  # noqa: E402
+import psutil  # noqa: E402
+from discord import app_commands  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.app import DinoBot  # noqa: E402
+from bot.config import Config  # noqa: E402
+from bot.training_settings import TrainingSettings  # noqa: E402
+from model import FINE_TUNING, load_checkpoint, sample_names, BASE_CHECKPOINT  # noqa: E402
+from tests.fake_discord import FakeDiscord, FakeGuild, FakeUser  # noqa: E402
+
+GUILD = 1000
+OTHER = 2000
+
+
+class BenchBot(DinoBot):
+    async def setup_hook(self) -> None:
+        @app_commands.command(name="ping", description="Trivial reply: the latency floor")
+        async def ping(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("pong")
+
+        self.tree.add_command(ping)
+        await super().setup_hook()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def burst(fake: FakeDiscord, command: str, options: dict, n: int, users: list[FakeUser],
+                guild: int) -> list[float]:
+    handles = await asyncio.gather(*(fake.slash(command, options, user=users[i % len(users)], guild=guild)
+                                     for i in range(n)))
+    await asyncio.gather(*(h.response(timeout=30) for h in handles))
+    return [h.latency for h in handles]
+
+
+async def main(reps: int, concurrency: int) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    users = [FakeUser(id=10_000 + i, username=f"user{i}") for i in range(concurrency)]
+    guilds = [FakeGuild(id=GUILD, name="Bench"), FakeGuild(id=OTHER, name="Other")]
+    for guild in guilds:
+        for user in users:
+            guild.add_member(user)
+    base = load_checkpoint(BASE_CHECKPOINT)
+    server_names = [s.name for s in sample_names(base, 200, temperature=1.2, avoid=set())]
+    with tempfile.TemporaryDirectory() as tmp:
+        training = TrainingSettings(schedule_minutes=0, min_names=20, train_config=replace(FINE_TUNING, patience=99))
+        config = Config(token="bench", data_dir=Path(tmp), training=training,
+                        generate_rate=(10**6, 1.0), submit_rate=(10**6, 1.0), daily_limit=10**6)
+        async with FakeDiscord(guilds=guilds, interaction_deadline=None) as fake, fake.patch_discord():
+            bot = BenchBot(config, guild_ready_timeout=0.05)
+            await bot.login(fake.token)
+            task = asyncio.create_task(bot.connect())
+            await fake.wait_for_ready()
+            for i, name in enumerate(server_names):
+                await bot.store.submit(GUILD, 50_000 + i, name)
+            results: dict[str, list[tuple[float, float]]] = {"ping": [], "dinoname": [], "dinoname+ft": [],
+                                                             "ping+ft": []}
+            finetune_seconds, still_running = [], []
+            for cmd, opts in (("ping", {}), ("dinoname", {"count": 5})):  # warm-up, not measured
+                await burst(fake, cmd, opts, concurrency, users, OTHER)
+            for _ in range(reps):
+                for label, cmd, opts in (("ping", "ping", {}), ("dinoname", "dinoname", {"count": 5})):
+                    lat = await burst(fake, cmd, opts, concurrency, users, OTHER)
+                    results[label].append((percentile(lat, 0.5), percentile(lat, 0.99)))
+                job = await bot.trainer.request(GUILD, None, "admin")
+                while job.snapshot.epoch < 1:  # in the thread and past its set-up
+                    await asyncio.sleep(0.01)
+                for label, cmd, opts in (("dinoname+ft", "dinoname", {"count": 5}), ("ping+ft", "ping", {})):
+                    lat = await burst(fake, cmd, opts, concurrency, users, OTHER)
+                    results[label].append((percentile(lat, 0.5), percentile(lat, 0.99)))
+                still_running.append(not job.done)
+                outcome = await job.wait()
+                finetune_seconds.append(outcome.seconds)
+            rss = psutil.Process().memory_info().rss / 2**20
+            gaps = fake.gateway.heartbeat_gaps()
+            await bot.close()
+            await task
+            fake.assert_clean()
+    report(results, concurrency, reps, finetune_seconds, still_running, rss, gaps)
+
+
+def report(results, concurrency, reps, finetune_seconds, still_running, rss, gaps) -> None:
+    print(f"{concurrency} concurrent interactions per phase, {reps} repetitions, medians of per-rep p50/p99")
+    floor_p99 = statistics.median(p99 for _, p99 in results["ping"])
+    for label, runs in results.items():
+        p50 = statistics.median(p50 for p50, _ in runs) * 1e3
+        p99 = statistics.median(p99 for _, p99 in runs) * 1e3
+        print(f"{label:<12} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   p99 / ping p99 {p99 / 1e3 / floor_p99:4.2f}×")
+    print(f"fine-tune of 200 names still running after every loaded phase: {all(still_running)}; "
+          f"fine-tune took {statistics.median(finetune_seconds):.1f} s (median)")
+    print(f"longest gap between heartbeats: {max(gaps):.2f} s" if gaps else "no heartbeats recorded")
+    print(f"resident memory after the load: {rss:.0f} MiB (whole process)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=200)
+    args = parser.parse_args()
+    asyncio.run(main(args.reps, args.concurrency))
