@@ -130,10 +130,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
                            max_len=args.max_len, avoid=avoid, rng=rng)
     for s in samples:
         print(s.name if s.complete else f"{s.name}…")
+    _report_novelty([s.name for s in samples])
     if len(samples) < args.n:
         print(f"only {len(samples)} distinct names found; try a higher temperature or shorter prefix",
               file=sys.stderr)
     return 0
+
+
+def _report_novelty(names: list[str]) -> None:
+    """Like makemore: how many samples are new rather than copies of the corpus (to stderr)."""
+    try:
+        train, val = set(read_names(train_path())), set(read_names(val_path()))
+    except CorpusError:
+        return  # no corpus here (an installed bot): nothing to compare with
+    in_train = sum(n in train for n in names)
+    in_val = sum(n in val for n in names)
+    print(f"{len(names)} names: {len(names) - in_train - in_val} new, {in_train} in train, {in_val} in val",
+          file=sys.stderr)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
 """The model CLI as a user runs it: a real subprocess, real files, real exit codes."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,15 @@ def test_sample_prints_one_name_a_line(trained):
     assert result.returncode == 0 and len(names) == 4
     assert all(n.rstrip("…").startswith("ab") for n in names)
     assert run("sample", "--checkpoint", str(out), "--prefix", "ab", "-n", "4", "--seed", "1").stdout == result.stdout
+
+
+def test_sample_reports_how_many_names_are_new_like_makemore():
+    result = run("sample", "-n", "50", "--seed", "3")
+    new, in_train, in_val = map(int, re.search(r"50 names: (\d+) new, (\d+) in train, (\d+) in val",
+                                                result.stderr).groups())
+    assert new + in_train + in_val == 50 and new > 25
+    forced = run("sample", "-n", "20", "--new-only", "--seed", "3")
+    assert "20 names: 20 new, 0 in train, 0 in val" in forced.stderr
 
 
 def test_eval_reports_nats_and_bits_of_a_names_file(trained):
