@@ -1,0 +1,207 @@
+"""``/submit`` and ``/names list|remove``: how a server builds its own corpus of names.
+
+Validation, duplicates, known dinosaurs and the daily limit are the store's job: its errors
+carry member-facing messages and reach the tree's error handler (``report_error``) unchanged.
+This cog only decides who may see what, and words the answers.
+
+Who sees what
+    Approved names are the server's public corpus: anyone may list them, and a successful
+    submission that is approved at once is announced in the channel. Pending, rejected and
+    removed names are moderation material (a removed name was removed for a reason), so only
+    admins may list them, and every such reply is ephemeral, as is a submission awaiting review.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Callable, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from model import score_name
+
+from ..checks import admin_only, is_admin, submit_cooldown
+from ..embeds import DINO_GREEN, EMBED_DESCRIPTION, fit
+from ..replies import NotAdmin, clip, send_ephemeral
+from ..store import Status, Submission
+
+if TYPE_CHECKING:
+    from ..app import DinoBot
+    from ..registry import ServedModel
+
+log = logging.getLogger(__name__)
+
+NAME_INPUT_MAX = 100  # generous, so a too-long name gets the store's explanation, not a client error
+LATEST_SHOWN = 20
+NAMES_FILE = "names.txt"
+NO_PINGS = discord.AllowedMentions.none()
+
+# Upper bounds (nats per letter, lower = likelier) for each wording. The base model scores real
+# dinosaur names at about 1.5 (middle half 1.2-1.8), random letters at 4-6, and everyday words
+# such as "banana" or "mountain" at 2.3-3.4 (uniform guessing: ln 27 = 3.3).
+SCORE_WORDS: tuple[tuple[float, str], ...] = (
+    (1.3, "very dinosaur-like"),
+    (1.9, "dinosaur-like"),
+    (2.6, "somewhat dinosaur-like"),
+    (3.3, "not very dinosaur-like"),
+)
+LEAST_LIKE = "not dinosaur-like at all"
+
+ListStatus = Literal["approved", "pending", "rejected", "removed", "all"]
+
+
+# ---------------------------------------------------------------------- shared helpers
+
+
+def describe_score(score: float) -> str:
+    """Put a mean NLL into words a member understands, keeping the number for the curious."""
+    words = next((text for bound, text in SCORE_WORDS if score < bound), LEAST_LIKE)
+    return f"{words} ({score:.2f} nats/letter; real dinosaurs average about 1.5, lower is more dinosaur-like)"
+
+
+def how_dinosaur_like(served: ServedModel, name: str) -> str:
+    """The served model's verdict on ``name``, in words."""
+    return describe_score(score_name(served.model, name))
+
+
+def when(timestamp: float, style: discord.utils.TimestampStyle = "R") -> str:
+    """A Discord timestamp: every reader sees it in their own time zone and language."""
+    return discord.utils.format_dt(datetime.fromtimestamp(timestamp, timezone.utc), style)
+
+
+def in_server() -> Callable:
+    """Refuse in DMs at run time: ``guild_only`` only hides a command in Discord's client."""
+    def predicate(interaction: discord.Interaction) -> bool:
+        if interaction.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        return True
+    return app_commands.check(predicate)
+
+
+async def can_moderate(interaction: discord.Interaction) -> bool:
+    """Manage Server or the bot's owner, as a yes/no (``is_admin`` raises for a no)."""
+    try:
+        return await is_admin(interaction)
+    except NotAdmin:
+        return False
+
+
+# ---------------------------------------------------------------------- /submit
+
+
+def submitted_text(sub: Submission, verdict: str) -> str:
+    name = f"**{sub.name.capitalize()}**"
+    if sub.status is Status.PENDING:
+        return (f"📝 {name} is saved and awaits review by a moderator; once approved it joins this "
+                f"server's list and its training names.\nThis server's model finds it {verdict}.")
+    return f"🦕 {name} joins this server's names!\nThis server's model finds it {verdict}."
+
+
+# ---------------------------------------------------------------------- /names list
+
+
+def status_label(status: ListStatus) -> str:
+    return "names" if status == "all" else f"{status} names"
+
+
+def names_embed(guild_name: str, status: ListStatus, total: int, latest: list[Submission]) -> discord.Embed:
+    """Count and newest names. Mentions in embeds never ping, and names are a–z anyway."""
+    what = status_label(status)
+    if not latest:
+        hint = " Invent one with `/submit`!" if status in ("approved", "all") else ""
+        description = f"No {what} yet.{hint}"
+    else:
+        lines = [f"**{total}** {what}; the newest:"]
+        for sub in latest:
+            tag = f" · {sub.status}" if status == "all" else ""
+            lines.append(f"**{sub.name.capitalize()}** · {when(sub.created_at)}{tag}")
+        description = "\n".join(lines)
+    embed = discord.Embed(title=fit(f"🦕 {what.capitalize()} in {guild_name}", 256),
+                          description=fit(description, EMBED_DESCRIPTION), colour=DINO_GREEN)
+    if total > len(latest):
+        embed.set_footer(text=f"Showing the newest {len(latest)} of {total}. Use file:True for the whole list.")
+    return embed
+
+
+def names_file(status: ListStatus, names: list[Submission]) -> discord.File:
+    """One name per line, alphabetical: a corpus file ``model`` can read. ``all`` adds a status column."""
+    if status == "all":
+        lines = [f"{sub.name}\t{sub.status}" for sub in names]
+    else:
+        lines = [sub.name for sub in names]
+    return discord.File(io.BytesIO(("\n".join(lines) + "\n").encode("utf-8")), filename=NAMES_FILE)
+
+
+class Corpus(commands.Cog):
+    """A server's own names: members submit them, everyone lists them, admins remove them."""
+
+    names = app_commands.Group(name="names", description="This server's submitted dinosaur names",
+                               guild_only=True)
+
+    def __init__(self, bot: DinoBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="submit", description="Add a dinosaur name you invented to this server's names")
+    @app_commands.describe(name="3–32 letters a–z, e.g. Glimmerosaurus")
+    @app_commands.guild_only()
+    @submit_cooldown()
+    @in_server()  # closest to the function, so it runs first: a DM never uses up the cooldown
+    async def submit(self, interaction: discord.Interaction,
+                     name: app_commands.Range[str, 1, NAME_INPUT_MAX]) -> None:
+        assert interaction.guild_id is not None
+        sub = await self.bot.store.submit(interaction.guild_id, interaction.user.id, name)  # committed
+        served = await self.bot.registry.get(interaction.guild_id)
+        text = clip(submitted_text(sub, how_dinosaur_like(served, sub.name)))
+        log.info("guild %s: user %s submitted %r (%s)", sub.guild_id, sub.submitter_id, sub.name, sub.status)
+        await interaction.response.send_message(text, ephemeral=sub.status is Status.PENDING,
+                                                allowed_mentions=NO_PINGS)
+
+    @names.command(name="list", description="How many names this server has, and the newest ones")
+    @app_commands.describe(status="Which names (default approved; the others are for moderators)",
+                           file="Also attach the whole list as names.txt")
+    @in_server()
+    async def list_names(self, interaction: discord.Interaction, status: ListStatus = "approved",
+                         file: bool = False) -> None:
+        guild_id = interaction.guild_id
+        assert guild_id is not None
+        private = status != "approved"
+        if private and not await can_moderate(interaction):
+            raise app_commands.CheckFailure(
+                "Only moderators (Manage Server) can list pending, rejected or removed names; "
+                "everyone can list the approved ones.")
+        store = self.bot.store
+        wanted = None if status == "all" else status
+        total = await store.count_names(guild_id, wanted)
+        latest = await store.recent_names(guild_id, wanted, limit=LATEST_SHOWN)
+        guild_name = interaction.guild.name if interaction.guild else "this server"
+        embed = names_embed(guild_name, status, total, latest)
+        attachments = []
+        if file and total:
+            attachments.append(names_file(status, await store.list_names(guild_id, wanted)))
+        await interaction.response.send_message(embed=embed, files=attachments, ephemeral=private,
+                                                allowed_mentions=NO_PINGS)
+
+    @names.command(name="remove", description="Take a name off this server's list (moderators)")
+    @app_commands.describe(name="The name to remove; it is kept in the records, marked removed")
+    @admin_only()
+    async def remove(self, interaction: discord.Interaction,
+                     name: app_commands.Range[str, 1, NAME_INPUT_MAX]) -> None:
+        guild_id = interaction.guild_id
+        assert guild_id is not None
+        store = self.bot.store
+        before = await store.get_submission(guild_id, name)
+        shown = f"**{before.name.capitalize()}**"
+        if before.status is Status.REMOVED:
+            await send_ephemeral(interaction, f"{shown} was already removed; nothing changed.")
+            return
+        await store.set_status(guild_id, before.id, Status.REMOVED, interaction.user.id)  # audited
+        log.info("guild %s: user %s removed %r (was %s)", guild_id, interaction.user.id, before.name, before.status)
+        await send_ephemeral(interaction, f"🗑️ Removed {shown} (it was {before.status}). Future fine-tunes "
+                                          "will not use it; it stays in the records and the audit log.")
+
+
+async def setup(bot: DinoBot) -> None:
+    await bot.add_cog(Corpus(bot))
