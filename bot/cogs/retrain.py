@@ -1,0 +1,277 @@
+"""``/retrain`` (admins): fine-tune this server's model now, with live progress and a Cancel button.
+
+The command only asks the training service for a job and then *watches* it: a background task
+per reply follows ``job.updates()`` and edits the reply with a progress bar, then with a summary
+once the job is over. Every reply watches independently, so a second ``/retrain`` while a job is
+queued or running just follows that same job.
+
+Discord rate-limits message edits, so a watcher edits at most once per
+:data:`EDIT_INTERVAL` seconds (updates are "latest wins": a skipped snapshot is never needed, the next
+edit shows the newest) and always sends the final state. An interaction token lives 15 minutes;
+when it has expired, or any edit fails, the watcher logs it and stops editing — the job itself
+never notices, it belongs to the service.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import re
+import time
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from ..checks import admin_only, is_admin
+from ..embeds import DINO_GREEN, EMBED_FIELD, fit, progress_bar
+from ..errors import DinoBotError
+from ..replies import report_error, send_ephemeral
+from ..store import Trigger
+from ..training_jobs import JobSnapshot, JobStatus, NotEnoughNames, Outcome, TrainingJob
+
+if TYPE_CHECKING:
+    from ..app import DinoBot
+
+log = logging.getLogger(__name__)
+
+#: Minimum seconds between two edits of one reply (the final edit is never held back longer).
+EDIT_INTERVAL = 1.0
+#: How long shutdown waits for watchers to deliver their final edit before cancelling them.
+SHUTDOWN_GRACE = 2.0
+
+RUNNING_BLUE = discord.Colour.blurple()
+DISCARDED_ORANGE = discord.Colour.orange()
+CANCELLED_GREY = discord.Colour.light_grey()
+FAILED_RED = discord.Colour.red()
+
+
+# ---------------------------------------------------------------------------------- embeds
+
+
+def _seconds(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "estimating…"
+    return "less than a second" if value < 1 else f"about {value:.0f} s"
+
+
+def _loss(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def progress_embed(snap: JobSnapshot, header: str, queue_ahead: int = 0) -> discord.Embed:
+    """The live view of a queued or running job: bar, epoch, losses, time left."""
+    embed = discord.Embed(title="🦖 Fine-tuning this server's model", colour=RUNNING_BLUE)
+    if snap.status is JobStatus.QUEUED:
+        waiting = (f"Waiting for {queue_ahead} other fine-tune{'s' if queue_ahead != 1 else ''} to finish."
+                   if queue_ahead else "Starting…")
+        embed.description = fit(f"{header}\n{waiting}", EMBED_FIELD)
+        return embed
+    embed.description = fit(f"{header}\n`{progress_bar(snap.fraction)}` **{snap.percent} %**", EMBED_FIELD)
+    if snap.epochs:
+        embed.add_field(name="Epoch", value=f"{snap.epoch}/{snap.epochs} · model {snap.member + 1}/{snap.members}")
+        embed.add_field(name="Loss", value=f"train {_loss(snap.train_loss)} · val {_loss(snap.val_loss)}")
+        embed.add_field(name="Time left", value=_seconds(snap.eta))
+    else:
+        embed.add_field(name="Epoch", value="preparing the data…")
+    return embed
+
+
+_SUMMARY_LOOK = {
+    JobStatus.CANCELLED: ("⏹️ Fine-tune cancelled", CANCELLED_GREY),
+    JobStatus.FAILED: ("⚠️ Fine-tune failed", FAILED_RED),
+}
+
+
+def _summary_look(status: JobStatus, outcome: Outcome) -> tuple[str, discord.Colour]:
+    if status in _SUMMARY_LOOK:
+        return _SUMMARY_LOOK[status]
+    if outcome.promoted:
+        return f"✅ New model promoted: v{outcome.version}", DINO_GREEN
+    return "↩️ Fine-tune not promoted: the model is unchanged", DISCARDED_ORANGE
+
+
+def summary_embed(snap: JobSnapshot) -> discord.Embed:
+    """The final state: what the fine-tune used, how it scored, and whether it now serves."""
+    outcome = snap.outcome or Outcome(False, str(snap.status))
+    title, colour = _summary_look(snap.status, outcome)
+    reason = outcome.reason[:1].upper() + outcome.reason[1:]
+    reason += "" if reason.endswith((".", "!", "?")) else "."
+    embed = discord.Embed(title=title, description=fit(reason, EMBED_FIELD), colour=colour)
+    if outcome.names_used:
+        embed.add_field(name="Names used", value=f"{outcome.names_used} ({outcome.new_names} new)")
+    if outcome.val_loss_before is not None or outcome.val_loss_after is not None:
+        embed.add_field(name="Validation loss",
+                        value=f"{_loss(outcome.val_loss_before)} → {_loss(outcome.val_loss_after)} nats/letter")
+    if outcome.version is not None:
+        state = "now serving this server" if outcome.promoted else "discarded"
+        embed.add_field(name="Version", value=f"v{outcome.version} ({state})")
+    if outcome.samples:
+        samples = ", ".join(name.capitalize() for name in outcome.samples)
+        embed.add_field(name="Names from the new model", value=fit(samples, EMBED_FIELD), inline=False)
+    if outcome.seconds:
+        embed.set_footer(text=f"Took {outcome.seconds:.1f} s")
+    return embed
+
+
+def not_enough_text(exc: NotEnoughNames) -> str:
+    missing = exc.needed - exc.have
+    return (f"🦴 Not enough names to learn from yet: fine-tuning needs at least **{exc.needed}** approved "
+            f"names and this server has **{exc.have}** ({missing} more needed). "
+            "Members can add names with `/submit`.")
+
+
+# ---------------------------------------------------------------------------------- cancel button
+
+
+class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dino:retrain:cancel:(?P<guild>\d+)"):
+    """Stops this server's fine-tune. Keyed by guild (one job per guild), so it survives restarts."""
+
+    def __init__(self, guild_id: int) -> None:
+        self.guild_id = guild_id
+        super().__init__(discord.ui.Button(label="Cancel", emoji="⏹️", style=discord.ButtonStyle.danger,
+                                           custom_id=f"dino:retrain:cancel:{guild_id}"))
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str]) -> "CancelButton":
+        return cls(int(match["guild"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await cancel_fine_tune(interaction)
+        except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
+            await report_error(interaction, error)
+
+
+async def cancel_fine_tune(interaction: discord.Interaction) -> None:
+    """Re-check that the clicker is an admin (anyone can click), then ask the service to stop."""
+    await is_admin(interaction)  # raises NotAdmin / NoPrivateMessage, reported politely
+    bot: DinoBot = interaction.client  # type: ignore[assignment]
+    assert interaction.guild_id is not None  # is_admin refuses DMs
+    if await bot.trainer.cancel(interaction.guild_id, interaction.user.id):
+        log.info("guild %d: fine-tune cancelled by %d", interaction.guild_id, interaction.user.id)
+        await send_ephemeral(interaction, "⏹️ Stopping the fine-tune; the model stays as it was.")
+    else:
+        await send_ephemeral(interaction, "There is no fine-tune running in this server any more.")
+
+
+def cancel_view(guild_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(guild_id))
+    return view
+
+
+# ---------------------------------------------------------------------------------- the cog
+
+
+class Retrain(commands.Cog):
+    """``/retrain`` and the watchers that keep its replies up to date."""
+
+    def __init__(self, bot: DinoBot, edit_interval: float = EDIT_INTERVAL) -> None:
+        self.bot = bot
+        self.edit_interval = edit_interval  # tests shorten it to see many edits quickly
+        self._watchers: set[asyncio.Task[None]] = set()
+
+    async def cog_unload(self) -> None:
+        """Let watchers deliver their final edit (shutdown cancels jobs first), then stop them."""
+        if not self._watchers:
+            return
+        _, pending = await asyncio.wait(set(self._watchers), timeout=SHUTDOWN_GRACE)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    @app_commands.command(name="retrain", description="Fine-tune this server's model on its names now (admins)")
+    @admin_only()
+    async def retrain(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        guild_id = interaction.guild_id
+        assert guild_id is not None  # admin_only() refuses DMs
+        already = self.bot.trainer.job(guild_id)
+        try:
+            job = await self.bot.trainer.request(guild_id, interaction.user.id, Trigger.ADMIN)
+        except NotEnoughNames as exc:
+            await interaction.edit_original_response(content=not_enough_text(exc))
+            return
+        except DinoBotError as exc:  # e.g. the training service is shutting down
+            await interaction.edit_original_response(content=str(exc))
+            return
+        except Exception:
+            # The central handler apologises in an ephemeral followup; don't leave "thinking…".
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.delete_original_response()
+            raise
+        header = self._header(job, interaction.user.id, joined=job is already)
+        self._watch(job, interaction, header)
+
+    @staticmethod
+    def _header(job: TrainingJob, user_id: int, *, joined: bool) -> str:
+        if not joined:
+            return f"Started by <@{user_id}>."
+        who = f"<@{job.requested_by}>" if job.requested_by else "the schedule"
+        return f"A fine-tune is already under way here (asked by {who}), so here is its progress."
+
+    def _watch(self, job: TrainingJob, interaction: discord.Interaction, header: str) -> None:
+        task = asyncio.create_task(self._follow(job, interaction, header),
+                                   name=f"dinobot-retrain-watch-{job.id}-{interaction.id}")
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _follow(self, job: TrainingJob, interaction: discord.Interaction, header: str) -> None:
+        """Edit the reply as the job progresses, throttled, ending with the summary."""
+        try:
+            async with contextlib.aclosing(job.updates()) as updates:
+                last_edit, shown = -math.inf, None
+                async for snap in updates:
+                    if not snap.status.finished:
+                        await self._pause_until(job, last_edit + self.edit_interval)
+                        snap = job.snapshot  # the newest, which may be the final one
+                    if snap is shown:  # already on screen (picked up early after a pause)
+                        continue
+                    if not await self._show(job, interaction, snap, header):
+                        return
+                    last_edit, shown = time.monotonic(), snap
+                    if snap.status.finished:
+                        return
+        except Exception:  # noqa: BLE001 - a watcher must never take anything else down
+            log.exception("guild %s: watching fine-tune #%d failed; no more edits", job.guild_id, job.id)
+
+    @staticmethod
+    async def _pause_until(job: TrainingJob, when: float) -> None:
+        """Sleep until ``when`` (monotonic), waking early if the job finishes meanwhile."""
+        delay = when - time.monotonic()
+        if delay > 0 and not job.done:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(job.wait(), delay)
+
+    async def _show(self, job: TrainingJob, interaction: discord.Interaction, snap: JobSnapshot,
+                    header: str) -> bool:
+        """One edit of the reply; False once the reply can no longer be edited."""
+        if snap.status.finished:
+            embed, view = summary_embed(snap), None
+        else:
+            embed, view = progress_embed(snap, header, self._queue_ahead(job)), cancel_view(job.guild_id)
+        if interaction.is_expired():
+            log.info("guild %s: the reply to /retrain is too old to edit (Discord allows 15 min); "
+                     "fine-tune #%d goes on without live progress", job.guild_id, job.id)
+            return False
+        try:
+            await interaction.edit_original_response(content=None, embed=embed, view=view,
+                                                     allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as exc:
+            log.warning("guild %s: could not edit the /retrain reply (%s); fine-tune #%d goes on "
+                        "without live progress", job.guild_id, exc, job.id)
+            return False
+        return True
+
+    def _queue_ahead(self, job: TrainingJob) -> int:
+        queued = self.bot.trainer.queued_guilds()
+        return queued.index(job.guild_id) if job.guild_id in queued else 0
+
+
+async def setup(bot: DinoBot) -> None:
+    bot.add_dynamic_items(CancelButton)
+    await bot.add_cog(Retrain(bot))
