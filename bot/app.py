@@ -87,6 +87,6 @@ class DinoBot(commands.Bot):
         if self._services_started:
             self._services_started = False
             await self.trainer.close()
-            self.generator.close()
+            await self.generator.close()
             await self.store.close()
         await super().close()

@@ -18,6 +18,7 @@ are keyed by the model object). A burst of plain requests is then answered witho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict, defaultdict, deque
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 from model import NameModel, Sample, normalize_prefix, sample_names
 
+from .errors import DinoBotError
 from .registry import ModelRegistry, ServedModel
 from .store import Store
 
@@ -84,6 +86,8 @@ class NameGenerator:
         self._draining = False
         self._pools: OrderedDict[int, tuple[NameModel, deque[Sample]]] = OrderedDict()
         self._last_request = 0.0
+        self._drainer: asyncio.Task | None = None
+        self._closed = False
 
     async def generate(self, guild_id: int | None, prefix: str | None = "", count: int = 1,
                        temperature: float = 1.0) -> Generated:
@@ -141,9 +145,10 @@ class NameGenerator:
         return taken
 
     def _start_draining(self) -> None:
-        if not self._draining and (self._queue or self._pool_to_fill() is not None):
-            self._draining = True
-            asyncio.create_task(self._drain(), name="dinobot-sampling")
+        if self._closed or self._draining or not (self._queue or self._pool_to_fill() is not None):
+            return
+        self._draining = True
+        self._drainer = asyncio.create_task(self._drain(), name="dinobot-sampling")
 
     def _pool_to_fill(self) -> tuple[NameModel, deque] | None:
         return next(((m, names) for m, names in reversed(self._pools.values()) if len(names) < POOL_SIZE), None)
@@ -188,8 +193,18 @@ class NameGenerator:
         await asyncio.sleep(QUIET_BEFORE_REFILL - quiet_for)
         return True
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+    async def close(self) -> None:
+        """Stop sampling: waiting requests fail with a clear error, the thread is shut down."""
+        self._closed = True
+        if self._drainer is not None:
+            self._drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drainer
+        for request in self._queue:
+            if not request.future.done():
+                request.future.set_exception(DinoBotError("The bot is shutting down; try again in a moment."))
+        self._queue.clear()
+        await asyncio.to_thread(self._executor.shutdown, True)
 
 
 def _groups(batch: list[_Request]) -> list[list[_Request]]:

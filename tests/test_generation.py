@@ -18,7 +18,7 @@ async def services(tmp_path):
     await registry.start()
     generator = NameGenerator(store, registry, frozenset({"tyrannosaurus"}))
     yield store, registry, generator
-    generator.close()
+    await generator.close()
     await store.close()
 
 
