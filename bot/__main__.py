@@ -2,21 +2,55 @@
 
 Exit codes: 0 clean shutdown, 2 missing or invalid configuration (with instructions), 1 a
 failure at start-up (bad token, unreadable database) explained in the log.
+
+For tests only: ``DINOBOT_DISCORD_API_BASE=http://127.0.0.1:PORT`` points discord.py at a fake
+Discord on this machine (REST under ``/api/v10``, gateway at ``/gateway``), so the real process
+can be run end to end by ``tests/test_bot_process.py``. Only loopback addresses are accepted,
+so a misconfiguration can never send the token anywhere but Discord or this machine.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import logging.handlers
+import os
 import signal
 import sys
+from typing import Mapping
 
 import discord
+import yarl
 
 from .app import DinoBot
 from .config import TOKEN_HELP, Config, ConfigError, load_config
 
 log = logging.getLogger("bot")
+
+TEST_API_BASE = "DINOBOT_DISCORD_API_BASE"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def redirect_to_fake_discord(environ: Mapping[str, str]) -> str | None:
+    """Testing only: send REST and gateway traffic to a fake Discord on loopback; its base URL.
+
+    discord.py reads its REST base (``Route.BASE``) and a plain client's gateway
+    (``DiscordWebSocket.DEFAULT_GATEWAY``) from class attributes, so redirecting is two
+    assignments; nothing else in the bot knows about it.
+    """
+    raw = environ.get(TEST_API_BASE, "").strip()
+    if not raw:
+        return None
+    url = yarl.URL(raw)
+    if url.scheme != "http" or url.host not in _LOOPBACK or url.port is None:
+        raise ConfigError(f"{TEST_API_BASE} is for tests against a fake Discord and must look like "
+                          f"http://127.0.0.1:PORT, not {raw!r}; leave it unset to use Discord")
+    from discord.gateway import DiscordWebSocket
+    from discord.http import Route
+
+    root = url.with_path("")
+    Route.BASE = str(root.with_path("/api/v10"))  # type: ignore[misc]
+    DiscordWebSocket.DEFAULT_GATEWAY = root.with_scheme("ws").with_path("/gateway")
+    return str(root)
 
 
 def setup_logging(config: Config) -> None:
@@ -50,6 +84,7 @@ async def run(config: Config) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config()
+        fake_discord = redirect_to_fake_discord(os.environ)
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
@@ -57,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         print(TOKEN_HELP, file=sys.stderr)
         return 2
     setup_logging(config)
+    if fake_discord:
+        log.warning("%s is set: talking to a fake Discord at %s (tests only)", TEST_API_BASE, fake_discord)
     try:
         asyncio.run(run(config))
     except discord.LoginFailure:
