@@ -31,9 +31,11 @@ class TrainingSettings:
     train_config: TrainConfig = field(default_factory=lambda: FINE_TUNING)
     max_cached_models: int = 8  # fine-tuned models kept in memory (the base is always kept)
     outcome_samples: int = 5  # names sampled from a new model for the admin's report
-    # While a fine-tune runs, how long (s) a thread may hold the GIL before the event loop gets
-    # a turn; None leaves the interpreter's 5 ms. See benchmarks/bench_services.py.
-    switch_interval: float | None = 0.001
+    # While a fine-tune runs, set sys.setswitchinterval to this (seconds), restoring it after;
+    # None leaves the interpreter's 5 ms. Measured (benchmarks/bench_services.py): the loop's
+    # p99 lag during a 200-name fine-tune is ~4-5 ms either way, one core or two, with or
+    # without a sampling thread competing, so the default does not touch it.
+    switch_interval: float | None = None
 
     def __post_init__(self) -> None:
         if self.min_holdout < 1:

@@ -29,7 +29,8 @@ G1, G2, G3 = 1001, 1002, 1003
 ADMIN = 77
 FAST = TrainingSettings(min_names=5, min_new_names=5, schedule_minutes=0, base_val_samples=30,
                         train_config=TrainConfig(epochs=2, lr=2e-3, patience=2))
-SLOW = replace(FAST, train_config=TrainConfig(epochs=100_000, lr=2e-3, patience=100_000))
+SLOW = replace(FAST, train_config=TrainConfig(epochs=100_000, lr=2e-3, patience=100_000),
+               switch_interval=0.001)
 NAMES = ("glimmerosaurus", "quillodon", "brontofex", "zephyraptor", "mossasaurus", "velvetops",
          "crumbleodon", "thistlerex", "pebblonyx", "rumblesaurus", "zorbasaurus", "kalimodon",
          "ferntops", "shalerex", "ambersaurus", "duskodon", "glaciraptor", "hollowceratops",
