@@ -11,6 +11,10 @@ Promotion order makes a crash at any point harmless:
 2. commit the version row, which also marks the names as trained, in one transaction;
 3. swap the model in memory.
 
+The row marks every name of the fine-tune's data as trained by that version, held-out ones
+included: they were used (to validate), and otherwise they would stay "new" for ever and keep
+triggering the scheduler. A discarded version marks nothing, so its names stay new.
+
 Dying before 2 leaves a checkpoint no row refers to; the registry removes it at start-up
 (and the next fine-tune would reuse its number anyway). Dying before 3 is nothing: a restart
 serves what the database says.
@@ -228,6 +232,9 @@ class TrainingService:
         started = self._clock()
         plan = await self._plan(job.guild_id)
         loop = asyncio.get_running_loop()
+        if job.stop_flag.is_set():  # cancelled while the data was gathered
+            job.finish(JobStatus.CANCELLED, Outcome(False, job.cancel_reason or "cancelled"))
+            return
 
         def progress(p: Progress) -> None:  # runs in the training thread
             loop.call_soon_threadsafe(job.on_progress, p)
