@@ -58,8 +58,10 @@ def long_running(config):
 
 @pytest.fixture
 async def slow_dino(fake, tmp_path):
+    """A bot whose fine-tunes run until cancelled, editing replies ten times a second (not once)."""
     harness = Harness(fake, long_running(make_config(tmp_path / "data")))
-    await harness.start()
+    bot = await harness.start()
+    bot.get_cog("Retrain").edit_interval = 0.1
     try:
         yield harness
     finally:
@@ -112,6 +114,7 @@ async def test_progress_edits_arrive_in_order_and_end_with_the_summary(medium_di
 
 async def test_edits_are_throttled_but_the_final_one_is_never_dropped(slow_dino):
     fake, bot = slow_dino.fake, slow_dino.bot
+    bot.get_cog("Retrain").edit_interval = retrain_cog.EDIT_INTERVAL  # the real once-a-second
     await add_names(bot)
     handle = await fake.slash("retrain", user=ADMIN)
     await handle.response()
@@ -145,6 +148,27 @@ async def test_a_second_retrain_shows_the_running_job(slow_dino):
     for handle in (first, second):  # both replies follow the same job to its end
         await handle.wait_for(lambda h: is_summary(h.edits[-1]), timeout=5, what="the summary")
         assert embed(handle.edits[-1])["title"] == "⏹️ Fine-tune cancelled"
+    fake.assert_clean()
+
+
+async def test_another_server_queues_and_can_cancel_before_it_starts(slow_dino):
+    fake, bot = slow_dino.fake, slow_dino.bot
+    await add_names(bot, GUILD_A)
+    await add_names(bot, GUILD_B)
+    first = await fake.slash("retrain", guild=GUILD_A, user=ADMIN)
+    await first.response()
+    await wait_running(first)
+    queued = await fake.slash("retrain", guild=GUILD_B, user=ADMIN)
+    await queued.response()
+    (edit,) = await queued.wait_for_edits(1)
+    assert "Waiting for 1 other fine-tune to finish." in embed(edit)["description"]
+    assert bot.trainer.queued_guilds() == [GUILD_A, GUILD_B]
+    click = await fake.click(queued.original, label="Cancel", user=ADMIN)
+    assert "Stopping" in (await click.response())["data"]["content"]
+    await queued.wait_for(lambda h: is_summary(h.edits[-1]), timeout=5, what="the summary")
+    assert "before it started" in embed(queued.edits[-1])["description"]
+    assert bot.trainer.queued_guilds() == [GUILD_A]  # the other server's job was not touched
+    bot.trainer.job(GUILD_A).cancel("test over")
     fake.assert_clean()
 
 
