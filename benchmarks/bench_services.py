@@ -5,8 +5,8 @@
 Uses the real services on temporary files: a Store, a ModelRegistry serving the shipped model,
 and a TrainingService fine-tuning it for a guild with ``--names`` approved names (invented by
 the base model in one style, like a server's submissions). NumPy runs single-threaded
-(OMP/OpenBLAS/MKL threads = 1); ``--pin`` also pins the whole process to one CPU, so the event
-loop and the training thread share a single core (the worst case).
+(OMP/OpenBLAS/MKL threads = 1; ``BENCH_BLAS_THREADS=2`` to compare); ``--pin`` also pins the
+process to one CPU, so the event loop and the training thread share a core (the worst case).
 
 (1) Lag: a ticker on the event loop asks to wake every 10 ms and records how late it wakes.
     Measured with no training, then during fine-tunes with the interpreter's default GIL switch
@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import os
 
+# Before NumPy loads. BENCH_BLAS_THREADS=2 shows what an unconfigured process does.
+BLAS_THREADS = os.environ.get("BENCH_BLAS_THREADS", "1")
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+    os.environ[_var] = BLAS_THREADS
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
@@ -166,7 +168,7 @@ def report(args: argparse.Namespace, idle: list[float], runs: dict[str, list[dic
     pinned = f"pinned to CPU {sorted(os.sched_getaffinity(0))}" if args.pin else "not pinned"
     pinned += ", a sampling thread competing" if args.sampling_load else ""
     print(f"\nfine-tune of the shipped model on {args.names} names, {args.repeats} runs per "
-          f"variant, NumPy single-threaded, {pinned}, {os.cpu_count()} CPUs\n")
+          f"variant, BLAS threads {BLAS_THREADS}, {pinned}, {os.cpu_count()} CPUs\n")
     print(lag_line("event loop, no training", idle))
     idle_p99 = percentile(idle, 0.99)
     for label, results in runs.items():

@@ -65,7 +65,7 @@ class TrainingService:
                  settings: TrainingSettings | None = None, *,
                  replay_names: Sequence[str] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        """``replay_names``: a base corpus to replay; None replays the model's own samples."""
+        """``replay_names``: a base corpus to replay; None replays the shipped model's samples."""
         self.store = store
         self.registry = registry
         self.settings = settings or TrainingSettings()
@@ -257,8 +257,9 @@ class TrainingService:
         current = await self.registry.get(guild_id)
         train, held = split_holdout(names, self.settings.holdout_fraction,
                                     self.settings.min_holdout)
-        return TrainingPlan(guild_id, current, train, held, held + await self._base_samples(),
-                            self._replay, new_count)
+        return TrainingPlan(guild_id, current, self.registry.base.model, train, held,
+                            held + await self._base_samples(), self._replay, new_count,
+                            replay_seed=self.settings.base_val_seed + 1)
 
     async def _base_samples(self) -> tuple[str, ...]:
         if self._base_val is None:

@@ -31,11 +31,13 @@ class TrainingPlan:
 
     guild_id: int
     current: ServedModel  # the model being fine-tuned (and compared against)
+    base: NameModel  # the shipped model: replays its samples when no corpus is configured
     train_names: tuple[str, ...]
     held_out: tuple[str, ...]
     val_names: tuple[str, ...]  # held_out + the fixed base samples
-    replay_names: tuple[str, ...] | None  # None: the model replays its own samples
+    replay_names: tuple[str, ...] | None  # the base corpus; None: base-model samples
     new_names: int  # names no earlier version used
+    replay_seed: int = 0
 
     @property
     def all_names(self) -> tuple[str, ...]:
@@ -75,6 +77,24 @@ def base_validation_names(base: NameModel, count: int, seed: int) -> tuple[str, 
     return tuple(s.name for s in samples if s.complete)
 
 
+def replay_pool(plan: TrainingPlan, ratio: float) -> tuple[str, ...]:
+    """Names replayed to keep the base style: the corpus, else the *base* model's samples.
+
+    Sampled from the base rather than from the model being fine-tuned (which is what
+    ``fine_tune(replay_names=None)`` would do): a server's later versions would otherwise
+    replay their own drift and compound it. Validation and server names are left out, so
+    nothing the verdict is measured on is trained on. Twice what an epoch draws (at least
+    200), so epochs see different replay.
+    """
+    if plan.replay_names is not None:
+        return plan.replay_names
+    wanted = max(200, math.ceil(ratio * len(plan.train_names)) * 2)
+    avoid = set(plan.val_names) | set(plan.all_names)
+    samples = sample_names(plan.base, wanted, avoid=avoid,
+                           rng=np.random.default_rng(plan.replay_seed))
+    return tuple(s.name for s in samples if s.complete)
+
+
 def run_fine_tune(plan: TrainingPlan, config: TrainConfig, replay_ratio: float, samples: int,
                   progress: Callable[[Progress], None],
                   should_stop: Callable[[], bool]) -> TrainingRun:
@@ -82,7 +102,7 @@ def run_fine_tune(plan: TrainingPlan, config: TrainConfig, replay_ratio: float, 
     current = plan.current.model
     val, train = list(plan.val_names), list(plan.train_names)
     val_before, train_before = evaluate(current, val), evaluate(current, train)
-    fit = fine_tune(current, train, val, replay_names=plan.replay_names,
+    fit = fine_tune(current, train, val, replay_names=replay_pool(plan, replay_ratio),
                     replay_ratio=replay_ratio, train_config=config, progress=progress,
                     should_stop=should_stop)
     usable = not fit.cancelled and math.isfinite(fit.val_loss)

@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 
 from bot.errors import DinoBotError
-from bot.registry import ModelRegistry
+from bot.registry import ModelRegistry, ServedModel
 from bot.store import Store, VersionStatus
 from bot.training import SHUTDOWN_REASON, TrainingService
 from bot.training_jobs import JobStatus, NotEnoughNames, TrainingJob
-from bot.training_run import split_holdout
+from bot.training_run import TrainingPlan, replay_pool, split_holdout
 from bot.training_settings import TrainingSettings
 from model import TrainConfig, sample_names
+from tests.model_helpers import tiny_model
 
 G1, G2, G3 = 1001, 1002, 1003
 ADMIN = 77
@@ -166,6 +167,20 @@ def test_held_out_names_are_stable_and_never_all_of_them() -> None:
     assert len(held) == 2 and set(train) | set(held) == set(NAMES) and not set(train) & set(held)
     assert split_holdout(list(reversed(NAMES)), 0.1, 2)[1] == held  # order does not matter
     assert len(split_holdout(NAMES[:2], 0.5, 2)[0]) == 1  # at least one name left to train on
+
+
+def test_replay_is_the_corpus_or_base_samples_never_the_tuned_model_or_validation(
+        registry) -> None:
+    base = registry.base.model
+    drifted = ServedModel(tiny_model(cell="lstm"), 3, 1.0, 0.0, 24, Path("v3.npz"))
+    train, held = split_holdout(NAMES, 0.1, 2)
+    val = held + ("zorbasaurus", "rex")
+    plan = TrainingPlan(G1, drifted, base, train, held, val, None, 0, replay_seed=9)
+    pool = replay_pool(plan, 2.0)
+    assert len(pool) >= 200 and not set(pool) & (set(val) | set(NAMES))
+    again = sample_names(base, 200, avoid=set(val) | set(NAMES), rng=np.random.default_rng(9))
+    assert list(pool) == [s.name for s in again if s.complete]  # the base's, not the drifted
+    assert replay_pool(replace(plan, replay_names=("corpusaurus",)), 2.0) == ("corpusaurus",)
 
 
 # ----------------------------------------------------------------------------- jobs and queue
