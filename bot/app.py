@@ -6,7 +6,9 @@ it in reverse order: stop training first (it may still write to the store), then
 """
 from __future__ import annotations
 
+import gc
 import logging
+import time
 from importlib.metadata import PackageNotFoundError, version
 
 import discord
@@ -51,6 +53,7 @@ class DinoBot(commands.Bot):
         self.known_names: frozenset[str] = frozenset()
         self.tree.on_error = report_error  # one handler for every slash command
         self._services_started = False
+        self.last_interaction = 0.0  # time.monotonic() of the newest interaction: training yields to it
 
     async def setup_hook(self) -> None:
         config = self.config
@@ -61,15 +64,20 @@ class DinoBot(commands.Bot):
         self.registry = ModelRegistry(self.store, config.models_dir, base_checkpoint=config.base_checkpoint,
                                       max_cached=config.training.max_cached_models)
         await self.registry.start()
-        self.trainer = TrainingService(self.store, self.registry, config.training, replay_names=corpus or None)
+        self.trainer = TrainingService(self.store, self.registry, config.training, replay_names=corpus or None,
+                                       activity=lambda: self.last_interaction)
         await self.trainer.start()
-        self.generator = NameGenerator(self.store, self.registry, self.known_names)
+        self.generator = NameGenerator(self.store, self.registry, self.known_names,
+                                       activity=lambda: self.last_interaction)
         self.generator.prime(self.registry.base.model)
         self._services_started = True
         for extension in COGS:
             await self.load_extension(extension)
         await sync_if_changed(self.tree, config.sync_state_file, config.dev_guild_id)
         self.log_invite_url()
+        # Everything loaded so far (modules, models, caches) lives as long as the bot: keep it
+        # out of the cyclic GC's full collections, which otherwise stall the loop under load.
+        gc.freeze()
 
     def log_invite_url(self) -> None:
         if self.application_id is None:
@@ -78,6 +86,9 @@ class DinoBot(commands.Bot):
         url = discord.utils.oauth_url(self.application_id, permissions=discord.Permissions.none(),
                                       scopes=("bot", "applications.commands"))
         log.info("invite DinoBot to a server: %s", url)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        self.last_interaction = time.monotonic()
 
     async def on_ready(self) -> None:
         log.info("logged in as %s in %d servers (DinoBot %s)", self.user, len(self.guilds), bot_version())

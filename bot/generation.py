@@ -24,6 +24,7 @@ import time
 from collections import OrderedDict, defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable
 
 from model import NameModel, Sample, normalize_prefix, sample_names
 
@@ -36,8 +37,8 @@ log = logging.getLogger(__name__)
 MAX_COUNT = 10
 TEMPERATURE_RANGE = (0.3, 2.0)
 MAX_BATCH_NAMES = 2000  # one sampling call; a larger queue is split into several
-POOL_SIZE = 2048  # pre-drawn plain names kept per model
-POOL_REFILL = 512  # names drawn per refill call: short, so real requests never wait long
+POOL_SIZE = 4096  # pre-drawn plain names kept per model (two bursts of 200 × 5)
+POOL_REFILL = 256  # names drawn per refill call: short, so real requests never wait long
 MAX_POOLS = 8  # models with a reservoir (least recently used are dropped)
 QUIET_BEFORE_REFILL = 0.1  # s without requests before topping up a pool that is not low
 
@@ -77,7 +78,11 @@ class _Request:
 
 
 class NameGenerator:
-    def __init__(self, store: Store, registry: ModelRegistry, known_names: frozenset[str] = frozenset()):
+    def __init__(self, store: Store, registry: ModelRegistry, known_names: frozenset[str] = frozenset(),
+                 activity: Callable[[], float] | None = None):
+        """``activity``: when the bot last saw any interaction (``time.monotonic()``), so pool
+        refills also wait out bursts of other commands."""
+        self._activity = activity
         self._store = store
         self._registry = registry
         self.known_names = known_names
@@ -187,7 +192,8 @@ class NameGenerator:
         The sampling thread holds the GIL between NumPy calls, so a refill during a burst makes
         every socket send on the event loop wait for it; a low pool is refilled regardless.
         """
-        quiet_for = time.monotonic() - self._last_request
+        last = max(self._last_request, self._activity() if self._activity else 0.0)
+        quiet_for = time.monotonic() - last
         if quiet_for >= QUIET_BEFORE_REFILL:
             return False
         await asyncio.sleep(QUIET_BEFORE_REFILL - quiet_for)

@@ -38,6 +38,7 @@ from typing import Callable, Sequence
 
 from model import NameModel, Progress, save_checkpoint
 
+from .cpu_priority import Courtesy
 from .errors import DinoBotError
 from .registry import ModelRegistry, ServedModel
 from .store import Status, Store, Trigger, VersionStatus
@@ -64,13 +65,19 @@ class TrainingService:
     def __init__(self, store: Store, registry: ModelRegistry,
                  settings: TrainingSettings | None = None, *,
                  replay_names: Sequence[str] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        """``replay_names``: a base corpus to replay; None replays the shipped model's samples."""
+                 clock: Callable[[], float] = time.time,
+                 activity: Callable[[], float] | None = None) -> None:
+        """``replay_names``: a base corpus to replay; None replays the shipped model's samples.
+
+        ``activity``: when the bot last saw an interaction (``time.monotonic()``); training
+        pauses between batches while the bot is busy (see :mod:`bot.cpu_priority`).
+        """
         self.store = store
         self.registry = registry
         self.settings = settings or TrainingSettings()
         self._replay = tuple(replay_names) if replay_names else None
         self._clock = clock
+        self._activity = activity
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dinobot-train")
         self._queue: asyncio.Queue[TrainingJob | None] = asyncio.Queue()
         self._jobs: dict[int, TrainingJob] = {}  # guild -> its queued or running job
@@ -240,7 +247,7 @@ class TrainingService:
             loop.call_soon_threadsafe(job.on_progress, p)
 
         run = await loop.run_in_executor(self._executor, self._train_in_thread, plan,
-                                         progress, job.stop_flag.is_set)
+                                         progress, self._stop_check(job))
         if run.fit.cancelled or job.stop_flag.is_set():
             log.info("guild %d: fine-tune #%d cancelled", job.guild_id, job.id)
             job.finish(JobStatus.CANCELLED, Outcome(False, job.cancel_reason or "cancelled",
@@ -268,6 +275,18 @@ class TrainingService:
                 self._executor, base_validation_names, self.registry.base.model,
                 self.settings.base_val_samples, self.settings.base_val_seed)
         return self._base_val
+
+    def _stop_check(self, job: TrainingJob) -> Callable[[], bool]:
+        """The training thread's between-batches hook: give way to interactions, then say
+        whether to stop."""
+        if self._activity is None:
+            return job.stop_flag.is_set
+        courtesy = Courtesy(self._activity)
+
+        def should_stop() -> bool:
+            courtesy()
+            return job.stop_flag.is_set()
+        return should_stop
 
     def _train_in_thread(self, plan: TrainingPlan, progress: Callable[[Progress], None],
                          should_stop: Callable[[], bool]) -> TrainingRun:
