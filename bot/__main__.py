@@ -10,18 +10,24 @@ so a misconfiguration can never send the token anywhere but Discord or this mach
 """
 from __future__ import annotations
 
-import asyncio
-import logging
-import logging.handlers
 import os
-import signal
-import sys
-from typing import Mapping
 
-import discord
-import yarl
+# The networks' matrices are small: extra BLAS threads only fight the event loop and the
+# training thread for the two cores. Set before NumPy is first imported (by .app below).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from .app import DinoBot
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import logging.handlers  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+from typing import Mapping  # noqa: E402
+
+import discord  # noqa: E402
+import yarl  # noqa: E402
+
+from .app import DinoBot  # noqa: E402
 from .config import TOKEN_HELP, Config, ConfigError, load_config
 
 log = logging.getLogger("bot")

@@ -6,7 +6,14 @@ directory (``await dino.restart()``) to check what survives.
 """
 from __future__ import annotations
 
-import asyncio
+import os
+
+# One BLAS thread, as the bot runs (bot/__main__.py): set before NumPy is imported below, so
+# parallel test runs on two shared cores do not oversubscribe them.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import asyncio  # noqa: E402
 import contextlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
