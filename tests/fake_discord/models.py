@@ -8,6 +8,7 @@ discord.py, so the required keys are listed here once, next to the object they d
 from __future__ import annotations
 
 import copy
+import json
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -50,6 +51,12 @@ FLAG_SUPPRESS_EMBEDS = 1 << 2
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
 FLAG_COMPONENTS_V2 = 1 << 15
+
+
+def _clone(value: Any) -> Any:
+    """An independent copy of JSON data: several times faster than ``copy.deepcopy``, which
+    matters because the fake runs in the bot's own event loop during latency benchmarks."""
+    return json.loads(json.dumps(value))
 
 
 def iso_now() -> str:
@@ -401,13 +408,13 @@ class FakeMessage:
         if "content" in payload:
             self.content = payload["content"] or ""
         if "embeds" in payload:
-            self.embeds = copy.deepcopy(payload["embeds"] or [])
+            self.embeds = _clone(payload["embeds"] or [])
         if "components" in payload:
-            self.components = copy.deepcopy(payload["components"] or [])
+            self.components = _clone(payload["components"] or [])
         if "tts" in payload:
             self.tts = bool(payload["tts"])
         if "allowed_mentions" in payload:
-            self.allowed_mentions = copy.deepcopy(payload["allowed_mentions"])
+            self.allowed_mentions = _clone(payload["allowed_mentions"])
         if edit:
             # Ephemerality is fixed at creation; the first edit of a deferred reply ends "loading".
             new_flags = int(payload.get("flags") or 0) if "flags" in payload else self.flags
@@ -470,8 +477,8 @@ class FakeMessage:
             "channel_id": str(self.channel_id),
             "type": self.type,
             "content": self.content,
-            "embeds": copy.deepcopy(self.embeds),
-            "components": copy.deepcopy(self.components),
+            "embeds": _clone(self.embeds),
+            "components": _clone(self.components),
             "attachments": [attachment.to_payload() for attachment in self.attachments],
             "author": self.author,
             "timestamp": self.timestamp,
