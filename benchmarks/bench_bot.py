@@ -117,7 +117,9 @@ def report(results, concurrency, reps, finetune_seconds, still_running, rss, gap
     for label, runs in results.items():
         p50 = statistics.median(p50 for p50, _ in runs) * 1e3
         p99 = statistics.median(p99 for _, p99 in runs) * 1e3
-        print(f"{label:<12} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   p99 / ping p99 {p99 / 1e3 / floor_p99:4.2f}×")
+        spread = ", ".join(f"{q99 * 1e3:.0f}" for _, q99 in runs)
+        print(f"{label:<12} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   p99 / ping p99 {p99 / 1e3 / floor_p99:4.2f}×"
+              f"   (p99 per rep: {spread} ms)")
     print(f"fine-tune of 200 names still running after every loaded phase: {all(still_running)}; "
           f"fine-tune took {statistics.median(finetune_seconds):.1f} s (median)")
     print(f"longest gap between heartbeats: {max(gaps):.2f} s" if gaps else "no heartbeats recorded")
