@@ -7,7 +7,11 @@ Discord from the tests on 127.0.0.1. Each phase injects ``concurrency`` interact
 measures, per interaction, the time from the INTERACTION_CREATE frame leaving the fake to the
 bot's callback arriving at it. The fake runs in the same process and event loop, so its own work
 is inside every figure alike; the ratio against ``/ping`` in the same run is what to read.
-Resident memory is the whole process (bot + fake + load generator): an upper bound for the bot.
+
+The second part runs the real ``python -m bot`` as its own process against the fake (through
+the tests-only ``DINOBOT_DISCORD_API_BASE``), so its figures hold the bot alone: the same
+/dinoname bursts with and without a /retrain running, 200 /submit, and the bot's resident
+memory (psutil, the child process) after all of it.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import logging  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -111,6 +116,47 @@ async def main(reps: int, concurrency: int) -> None:
     report(results, concurrency, reps, finetune_seconds, still_running, rss, gaps)
 
 
+async def real_process(concurrency: int, reps: int) -> None:
+    """The shipped entry point in its own process: latency of /dinoname, and its memory."""
+    users = [FakeUser(id=10_000 + i, username=f"user{i}") for i in range(concurrency)]
+    admin = FakeUser(id=99, username="admin")
+    guild = FakeGuild(id=GUILD, name="Bench", owner_id=admin.id)
+    for user in users:
+        guild.add_member(user)
+    guild.add_member(admin)
+    base = load_checkpoint(BASE_CHECKPOINT)
+    server_names = [s.name for s in sample_names(base, concurrency, temperature=1.2)]
+    with tempfile.TemporaryDirectory() as tmp:
+        async with FakeDiscord(guilds=[guild], interaction_deadline=None) as fake:
+            env = {**os.environ, "DISCORD_TOKEN": fake.token, "DINOBOT_DATA_DIR": str(Path(tmp) / "data"),
+                   "DINOBOT_DISCORD_API_BASE": fake.base_url, "DINOBOT_GENERATE_PER_30S": "1000000",
+                   "DINOBOT_FINETUNE_EVERY_MINUTES": "0", "DINOBOT_LOG_LEVEL": "WARNING"}
+            child = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=tmp, env=env,
+                                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                await fake.wait_for_ready(timeout=60)
+                handles = await asyncio.gather(*(fake.slash("submit", {"name": n}, user=u, guild=GUILD)
+                                                 for n, u in zip(server_names, users)))
+                await asyncio.gather(*(h.response(timeout=60) for h in handles))
+                await burst(fake, "dinoname", {"count": 5}, concurrency, users, GUILD)  # warm-up
+                idle, busy = [], []
+                for _ in range(reps):
+                    idle.append(percentile(await burst(fake, "dinoname", {"count": 5}, concurrency, users, GUILD), 0.99))
+                    retrain = await fake.slash("retrain", user=admin, guild=GUILD)
+                    await retrain.response(timeout=30)
+                    await retrain.wait_for_edits(1, timeout=30)  # the fine-tune is under way
+                    busy.append(percentile(await burst(fake, "dinoname", {"count": 5}, concurrency, users, GUILD), 0.99))
+                    await fake.wait_until(lambda: retrain.edits and not retrain.edits[-1].get("components"),
+                                          timeout=120, what="the /retrain summary")
+                rss = psutil.Process(child.pid).memory_info().rss / 2**20
+            finally:
+                child.terminate()
+                await child.wait()
+    print(f"\nreal `python -m bot` process, {concurrency} concurrent /dinoname count:5 after 200 /submit:")
+    print(f"p99 {statistics.median(idle) * 1e3:.1f} ms idle, {statistics.median(busy) * 1e3:.1f} ms during a "
+          f"/retrain (medians of {reps}); bot resident memory {rss:.0f} MiB (target <= 150)")
+
+
 def report(results, concurrency, reps, finetune_seconds, still_running, rss, gaps) -> None:
     print(f"{concurrency} concurrent interactions per phase, {reps} repetitions, medians of per-rep p50/p99")
     floor_p99 = statistics.median(p99 for _, p99 in results["ping"])
@@ -132,3 +178,4 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=200)
     args = parser.parse_args()
     asyncio.run(main(args.reps, args.concurrency))
+    asyncio.run(real_process(args.concurrency, args.reps))
