@@ -93,3 +93,15 @@ async def test_sigterm_mid_fine_tune_exits_0_and_leaves_everything_clean(fake, t
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT count(*) FROM submissions").fetchone() == (5,)
     fake.assert_clean()
+
+
+async def test_a_token_discord_refuses_exits_1_saying_what_to_do(fake, tmp_path):
+    env = {"DISCORD_TOKEN": "not-the-right-token", "DINOBOT_DATA_DIR": str(tmp_path / "data"),
+           "DINOBOT_DISCORD_API_BASE": fake.base_url}
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+                                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 1, output
+    text = output.decode(errors="replace")
+    assert "Reset Token" in text and "Traceback" not in text
+    assert fake.gateway.ready_count == 0
