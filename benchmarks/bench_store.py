@@ -28,19 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bot.store import Store  # noqa: E402
+from tests.name_factory import name_for  # noqa: E402
 
 TARGET_PER_S = 2000.0
 GUILD = 1
-
-
-def name_for(i: int) -> str:
-    """A distinct valid name per integer ('dino' + i in base-26 letters)."""
-    letters = ""
-    while True:
-        i, r = divmod(i, 26)
-        letters += chr(ord("a") + r)
-        if i == 0:
-            return "dino" + letters
 
 
 async def one_run(directory: Path, synchronous: str, count: int, concurrency: int) -> float:

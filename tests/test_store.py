@@ -24,6 +24,7 @@ from bot.errors import (
 from bot.migrations import MIGRATIONS, SCHEMA_VERSION, split_statements
 from bot.store import DAY_SECONDS, GuildSettings, Status, Store
 from model.errors import InvalidName
+from tests.name_factory import name_for
 
 G1, G2 = 111_111_111_111_111_111, 222_222_222_222_222_222  # snowflake-sized guild ids
 ALICE, BOB, ADMIN = 1001, 1002, 9001
@@ -60,16 +61,6 @@ async def store(db_path: Path, clock: Clock):
         clock=clock,
     ) as s:
         yield s
-
-
-def name_for(i: int) -> str:
-    """A distinct valid name for every integer: 'dino' + i in base 26 letters."""
-    letters = ""
-    while True:
-        i, r = divmod(i, 26)
-        letters += chr(ord("a") + r)
-        if i == 0:
-            return "dino" + letters
 
 
 def sql(path: Path, query: str, params: tuple = ()) -> list[tuple]:

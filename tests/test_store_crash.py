@@ -24,14 +24,7 @@ GUILD = 4242
 CHILD = r"""
 import asyncio, itertools, sys
 from bot.store import Store
-
-def letters(i):
-    out = ""
-    while True:
-        i, r = divmod(i, 26)
-        out += chr(97 + r)
-        if i == 0:
-            return out
+from tests.name_factory import letters
 
 async def main(path, prefix, synchronous):
     store = await Store.open(path, daily_limit=None, synchronous=synchronous)

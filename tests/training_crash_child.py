@@ -34,6 +34,9 @@ from bot.training import TrainingService
 from bot.training_settings import TrainingSettings
 from model import TrainConfig
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.name_factory import letters  # noqa: E402
+
 FAST = TrainingSettings(min_names=5, min_new_names=5, schedule_minutes=0, base_val_samples=30,
                         tolerance=10.0, train_config=TrainConfig(epochs=2, lr=2e-3, patience=2))
 SLOW = replace(FAST, train_config=TrainConfig(epochs=100_000, lr=2e-3, patience=100_000))
@@ -60,15 +63,6 @@ def die_when_a_temp_file_is_fsynced() -> None:
         real_fsync(fd)
 
     os.fsync = fsync
-
-
-def letters(i: int) -> str:
-    out = ""
-    while True:
-        i, r = divmod(i, 26)
-        out += chr(97 + r)
-        if i == 0:
-            return out
 
 
 async def submit_forever(store: Store, guild: int) -> None:
