@@ -80,13 +80,9 @@ class NameModel:
 
     def nll(self, names: Sequence[str], batch_size: int = 512) -> tuple[float, int]:
         """Summed NLL (nats) of the mixture over all predicted characters, and their count."""
-        corpus = EncodedCorpus(names)
         total, count = 0.0, 0
-        order = np.argsort(corpus.lengths, kind="stable")
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
-            steps = int(corpus.lengths[idx].max())
-            x, y, m = (arr[idx, :steps].T for arr in (corpus.inputs, corpus.targets, corpus.mask))
+        for batch in EncodedCorpus(names).in_length_order(batch_size):
+            x, y, m = (arr.T for arr in batch)  # time-major
             probs = sum(member.sequence_probs(x) for member in self.members) / len(self.members)
             picked = np.take_along_axis(probs, y[..., None], axis=-1)[..., 0]
             total += float(-np.log(np.maximum(picked[m], 1e-300), dtype=np.float64).sum())

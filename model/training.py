@@ -140,26 +140,29 @@ class EncodedCorpus:
     def __len__(self) -> int:
         return len(self.lengths)
 
+    def in_length_order(self, batch_size: int):
+        """Every name once, shortest first, for evaluation: (inputs, targets, mask) batches."""
+        order = np.argsort(self.lengths, kind="stable")
+        for i in range(0, len(order), batch_size):
+            yield self._batch(order[i : i + batch_size])
+
+    def _batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        steps = int(self.lengths[idx].max())
+        return self.inputs[idx, :steps], self.targets[idx, :steps], self.mask[idx, :steps]
+
     def batches(self, batch_size: int, rng: np.random.Generator):
         """Yield (inputs, targets, mask) batches of similar-length names in random order."""
         order = np.lexsort((rng.random(len(self)), self.lengths))  # by length, ties shuffled
         chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         for k in rng.permutation(len(chunks)):
-            idx = chunks[k]
-            steps = int(self.lengths[idx].max())
-            yield self.inputs[idx, :steps], self.targets[idx, :steps], self.mask[idx, :steps]
+            yield self._batch(chunks[k])
 
 
 def evaluate(model: CharModel, names: Sequence[str], batch_size: int = 512) -> float:
     """Mean NLL in nats per predicted character (n + 1 predictions per n-letter name)."""
-    corpus = EncodedCorpus(names)
     total, count = 0.0, 0
-    order = np.argsort(corpus.lengths, kind="stable")
-    for i in range(0, len(order), batch_size):
-        idx = order[i : i + batch_size]
-        steps = int(corpus.lengths[idx].max())
-        loss, n, _ = model.loss_and_grads(corpus.inputs[idx, :steps], corpus.targets[idx, :steps],
-                                          corpus.mask[idx, :steps], want_grads=False)
+    for inputs, targets, mask in EncodedCorpus(names).in_length_order(batch_size):
+        loss, n, _ = model.loss_and_grads(inputs, targets, mask, want_grads=False)
         total, count = total + loss, count + n
     return total / count
 
