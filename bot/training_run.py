@@ -18,7 +18,6 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
-import numpy as np
 
 from model import FitResult, NameModel, Progress, TrainConfig, evaluate, fine_tune, sample_names
 
@@ -73,7 +72,7 @@ def base_validation_names(base: NameModel, count: int, seed: int) -> tuple[str, 
     """The fixed base-model samples in every validation set (same seed, same names)."""
     if count <= 0:
         return ()
-    samples = sample_names(base, count, rng=np.random.default_rng(seed))
+    samples = sample_names(base, count, rng=seed)
     return tuple(s.name for s in samples if s.complete)
 
 
@@ -91,7 +90,7 @@ def replay_pool(plan: TrainingPlan, ratio: float) -> tuple[str, ...]:
     wanted = max(200, math.ceil(ratio * len(plan.train_names)) * 2)
     avoid = set(plan.val_names) | set(plan.all_names)
     samples = sample_names(plan.base, wanted, avoid=avoid,
-                           rng=np.random.default_rng(plan.replay_seed))
+                           rng=plan.replay_seed)
     return tuple(s.name for s in samples if s.complete)
 
 
@@ -102,14 +101,22 @@ def run_fine_tune(plan: TrainingPlan, config: TrainConfig, replay_ratio: float, 
     current = plan.current.model
     val, train = list(plan.val_names), list(plan.train_names)
     val_before, train_before = evaluate(current, val), evaluate(current, train)
-    fit = fine_tune(current, train, val, replay_names=replay_pool(plan, replay_ratio),
-                    replay_ratio=replay_ratio, train_config=config, progress=progress,
-                    should_stop=should_stop)
+    if should_stop():  # each step before training takes a while: a cancel should not wait
+        return _cancelled(current, val_before, train_before)
+    replay = replay_pool(plan, replay_ratio)
+    if should_stop():
+        return _cancelled(current, val_before, train_before)
+    fit = fine_tune(current, train, val, replay_names=replay, replay_ratio=replay_ratio,
+                    train_config=config, progress=progress, should_stop=should_stop)
     usable = not fit.cancelled and math.isfinite(fit.val_loss)
     train_after = evaluate(fit.model, train) if usable else math.nan
     names = sample_names(fit.model, samples, avoid=set(plan.all_names)) if usable and samples else []
     return TrainingRun(fit, val_before, train_before, train_after,
                        tuple(s.name for s in names if s.complete))
+
+
+def _cancelled(current: NameModel, val_before: float, train_before: float) -> TrainingRun:
+    return TrainingRun(FitResult(current, math.nan, True, 0.0, 0, 0.0), val_before, train_before, math.nan, ())
 
 
 def judge(before: float, after: float, tolerance: float) -> tuple[bool, str]:

@@ -30,7 +30,7 @@ class Sample:
 
 def sample_names(model: NameModel, n: int, *, prefix: str | None = "", temperature: float = 1.0,
                  top_k: int | None = None, max_len: int = MAX_NAME_LEN, min_len: int = MIN_NAME_LEN,
-                 avoid: Collection[str] = (), rng: np.random.Generator | None = None,
+                 avoid: Collection[str] = (), rng: np.random.Generator | int | None = None,
                  max_rounds: int = 8) -> list[Sample]:
     """Up to ``n`` distinct names that start with ``prefix`` and are not in ``avoid``.
 
@@ -38,10 +38,11 @@ def sample_names(model: NameModel, n: int, *, prefix: str | None = "", temperatu
     masked). Names cut at ``max_len`` come back with ``complete=False`` rather than passing for
     whole names. Fewer than ``n`` come back only if ``max_rounds`` batches could not find
     enough new names (a tiny prefix space, a very low temperature): callers should say so.
+    ``rng`` may be a Generator, a seed, or None for fresh entropy.
     """
     prefix = normalize_prefix(prefix)
     _check_options(n, temperature, top_k, max_len, min_len, prefix)
-    rng = rng if rng is not None else np.random.default_rng()
+    rng = np.random.default_rng(rng)  # a Generator is used as is; an int seeds a new one
     seen = set(avoid)
     found: list[Sample] = []
     for round_ in range(max_rounds):

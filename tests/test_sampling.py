@@ -82,3 +82,7 @@ def test_scores_rank_real_looking_names_above_noise(base):
     assert score_name(base, "Tyrannosaurus") < score_name(base, "qxzvkj") - 2.0
     with pytest.raises(InvalidName):
         score_name(base, "t rex")
+
+
+def test_an_integer_seed_works_like_a_seeded_generator(base):
+    assert sample_names(base, 5, rng=7) == sample_names(base, 5, rng=np.random.default_rng(7))

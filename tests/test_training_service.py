@@ -21,7 +21,7 @@ from bot.registry import ModelRegistry, ServedModel
 from bot.store import Store, VersionStatus
 from bot.training import SHUTDOWN_REASON, TrainingService
 from bot.training_jobs import JobStatus, NotEnoughNames, TrainingJob
-from bot.training_run import TrainingPlan, replay_pool, split_holdout
+from bot.training_run import TrainingPlan, replay_pool, run_fine_tune, split_holdout
 from bot.training_settings import TrainingSettings
 from model import TrainConfig, sample_names
 from tests.model_helpers import tiny_model
@@ -181,6 +181,21 @@ def test_replay_is_the_corpus_or_base_samples_never_the_tuned_model_or_validatio
     again = sample_names(base, 200, avoid=set(val) | set(NAMES), rng=np.random.default_rng(9))
     assert list(pool) == [s.name for s in again if s.complete]  # the base's, not the drifted
     assert replay_pool(replace(plan, replay_names=("corpusaurus",)), 2.0) == ("corpusaurus",)
+
+
+def test_a_cancel_during_preparation_skips_replay_and_training(registry) -> None:
+    base = registry.base.model
+    train, held = split_holdout(NAMES, 0.1, 2)
+    plan = TrainingPlan(G1, registry.base, base, train, held, held, None, 0)
+    asked = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return True
+
+    run = run_fine_tune(plan, FAST.train_config, 2.0, 5, lambda p: None, stop)
+    assert run.fit.cancelled and run.fit.epochs_run == 0 and run.fit.model is base
+    assert len(asked) == 1 and run.samples == ()
 
 
 # ----------------------------------------------------------------------------- jobs and queue
