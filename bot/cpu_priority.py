@@ -3,9 +3,9 @@
 Both cores are shared by the event loop, the sampling thread and the training thread, and the
 GIL makes every socket send on the loop wait for the training thread's turn to end. So between
 mini-batches the training thread checks when the last interaction arrived and, while the bot is
-busy, sleeps (holding neither the GIL nor a core). It never pauses for more than ``max_share`` of
-its own running time, so a constant stream of interactions slows a fine-tune down (at most
-1 / (1 - max_share) times) but can never starve it.
+busy, sleeps (holding neither the GIL nor a core). Beyond a first ``grace`` period it never pauses
+for more than ``max_share`` of its own running time, so a constant stream of interactions slows a
+fine-tune down (by at most ``grace`` plus a factor 1 / (1 - max_share)) but can never starve it.
 """
 from __future__ import annotations
 
@@ -21,12 +21,13 @@ class Courtesy:
     read from the training thread, so it must be cheap and thread-safe (an attribute read)."""
 
     def __init__(self, last_activity: Callable[[], float], quiet: float = 0.2, max_share: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+                 grace: float = 1.0, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         if not 0.0 <= max_share < 1.0:
             raise ValueError(f"max_share must be in [0, 1), not {max_share}")
         self._last_activity = last_activity
         self.quiet = quiet
         self.max_share = max_share
+        self.grace = grace
         self._clock = clock
         self._sleep = sleep
         self.started = clock()
@@ -36,7 +37,7 @@ class Courtesy:
         while True:
             now = self._clock()
             busy = now - self._last_activity() < self.quiet
-            within_budget = self.paused + POLL <= self.max_share * (now - self.started)
+            within_budget = self.paused + POLL <= self.grace + self.max_share * (now - self.started)
             if not (busy and within_budget):
                 return
             self._sleep(POLL)

@@ -29,6 +29,13 @@ def test_returns_at_once_when_the_bot_is_quiet():
     assert courtesy.paused == 0.0 and clock.now == 110.0
 
 
+def test_a_burst_at_the_very_start_is_waited_out_thanks_to_the_grace():
+    clock = Clock()
+    courtesy = Courtesy(lambda: 100.0, quiet=0.2, max_share=0.5, grace=1.0, clock=clock, sleep=clock.sleep)
+    courtesy()  # the fine-tune has only just started: no share of its running time yet
+    assert clock.now == pytest.approx(100.2, abs=0.006)
+
+
 def test_waits_out_a_burst_then_carries_on():
     clock = Clock()
     courtesy = Courtesy(lambda: 105.0, quiet=0.2, max_share=0.9, clock=clock, sleep=clock.sleep)
@@ -39,12 +46,12 @@ def test_waits_out_a_burst_then_carries_on():
 
 def test_never_pauses_more_than_its_share_under_constant_load():
     clock = Clock()
-    courtesy = Courtesy(lambda: clock.now, quiet=0.2, max_share=0.5, clock=clock, sleep=clock.sleep)
+    courtesy = Courtesy(lambda: clock.now, quiet=0.2, max_share=0.5, grace=1.0, clock=clock, sleep=clock.sleep)
     for _ in range(1000):  # every batch finds the bot busy
         courtesy()
         clock.now += 0.003  # one batch of training
     elapsed = clock.now - courtesy.started
-    assert courtesy.paused <= 0.5 * elapsed + 0.01
+    assert courtesy.paused <= 1.0 + 0.5 * elapsed + 0.01
     assert elapsed - courtesy.paused >= 2.9  # all 1000 batches ran
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -54,23 +55,49 @@ class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dino:more
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            await send_names(interaction, self.prefix, self.count, self.temperature)
+            cog: Generate = interaction.client.get_cog(Generate.__cog_name__)  # type: ignore[assignment]
+            await cog.send_names(interaction, self.prefix, self.count, self.temperature)
         except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
             await report_error(interaction, error)
 
 
-async def send_names(interaction: discord.Interaction, prefix: str, count: int, temperature: float) -> None:
-    bot: DinoBot = interaction.client  # type: ignore[assignment]
-    result = await bot.generator.generate(interaction.guild_id, prefix, count, temperature)
-    view = discord.ui.View(timeout=None)
-    view.add_item(MoreButton(result.prefix, count, temperature))
-    await interaction.response.send_message(embed=names_embed(result, bool(bot.known_names)), view=view,
-                                            allowed_mentions=discord.AllowedMentions.none())
+class MoreViews:
+    """One "🔁 More" view per set of options, reused for every message with those options.
+
+    The view holds only a dynamic item, so discord.py never ties it to a message and sharing it
+    is safe; building a fresh one per reply cost ~0.1 ms of the event loop's time (os.urandom for
+    its id, a future, copied children), which adds up in a burst of 200 replies.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._views: OrderedDict[tuple[str, int, float], discord.ui.View] = OrderedDict()
+
+    def get(self, prefix: str, count: int, temperature: float) -> discord.ui.View:
+        key = (prefix, count, temperature)
+        view = self._views.get(key)
+        if view is None:
+            view = discord.ui.View(timeout=None)
+            view.add_item(MoreButton(prefix, count, temperature))
+            self._views[key] = view
+            if len(self._views) > self.size:
+                self._views.popitem(last=False)
+        else:
+            self._views.move_to_end(key)
+        return view
 
 
 class Generate(commands.Cog):
     def __init__(self, bot: DinoBot) -> None:
         self.bot = bot
+        self.more_views = MoreViews()
+
+    async def send_names(self, interaction: discord.Interaction, prefix: str, count: int,
+                         temperature: float) -> None:
+        result = await self.bot.generator.generate(interaction.guild_id, prefix, count, temperature)
+        view = self.more_views.get(result.prefix, count, temperature)
+        await interaction.response.send_message(embed=names_embed(result, bool(self.bot.known_names)), view=view,
+                                                allowed_mentions=discord.AllowedMentions.none())
 
     @app_commands.command(name="dinoname", description="Invent new dinosaur names")
     @app_commands.describe(prefix="Letters the names start with, e.g. tyr",
@@ -80,7 +107,7 @@ class Generate(commands.Cog):
     async def dinoname(self, interaction: discord.Interaction, prefix: app_commands.Range[str, 0, 31] = "",
                        count: app_commands.Range[int, 1, MAX_COUNT] = 1,
                        temperature: app_commands.Range[float, 0.3, 2.0] = 1.0) -> None:
-        await send_names(interaction, prefix, count, temperature)
+        await self.send_names(interaction, prefix, count, temperature)
 
     @app_commands.command(name="dinoinfo", description="Which model answers in this server, and how good it is")
     async def dinoinfo(self, interaction: discord.Interaction) -> None:
