@@ -23,7 +23,7 @@ DinoBot needs a Discord bot token, and none was found.
   3. Copy .env.example to .env and set DISCORD_TOKEN=<the token> (or export DISCORD_TOKEN).
   4. Run the bot again; it logs an invite link to add it to your server.
 
-The README's "Run your own DinoBot" section walks through it with screenshots' worth of detail."""
+The README's "Run your own DinoBot" section walks through it step by step."""
 
 
 class ConfigError(ValueError):
