@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-POLL = 0.005
+MIN_SLEEP = 0.005
 
 
 class Courtesy:
@@ -36,9 +36,11 @@ class Courtesy:
     def __call__(self) -> None:
         while True:
             now = self._clock()
-            busy = now - self._last_activity() < self.quiet
-            within_budget = self.paused + POLL <= self.grace + self.max_share * (now - self.started)
-            if not (busy and within_budget):
+            quiet_in = self.quiet - (now - self._last_activity())  # > 0: the bot is busy
+            budget = self.grace + self.max_share * (now - self.started) - self.paused
+            if quiet_in <= 0 or budget < MIN_SLEEP:
                 return
-            self._sleep(POLL)
+            # Sleep until the bot would be quiet (or the budget ends), not in short polls: each
+            # wake-up has to take the GIL back from the event loop in the middle of its burst.
+            self._sleep(max(MIN_SLEEP, min(quiet_in, budget)))
             self.paused += self._clock() - now

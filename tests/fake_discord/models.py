@@ -7,8 +7,6 @@ discord.py, so the required keys are listed here once, next to the object they d
 
 from __future__ import annotations
 
-import copy
-import json
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -54,9 +52,11 @@ FLAG_COMPONENTS_V2 = 1 << 15
 
 
 def _clone(value: Any) -> Any:
-    """An independent copy of JSON data: several times faster than ``copy.deepcopy``, which
-    matters because the fake runs in the bot's own event loop during latency benchmarks."""
-    return json.loads(json.dumps(value))
+    """A copy of a message's JSON parts, shallow on purpose: request bodies are parsed afresh
+    for every request and the fake never changes an embed or component in place (edits
+    replace whole lists), so sharing the inner dicts is safe. A deep copy per message was a
+    measurable share of the latency benchmark, where the fake runs in the bot's own loop."""
+    return list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
 
 
 def iso_now() -> str:
