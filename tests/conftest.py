@@ -72,6 +72,9 @@ class Harness:
         ready_before = self.fake.gateway.ready_count
         self._task = asyncio.create_task(self.bot.connect())
         await self.fake.wait_for_ready(count=ready_before + 1)
+        # on_ready comes guild_ready_timeout after READY; closing before it makes discord.py
+        # dispatch it into a closed client (a "coroutine was never awaited" warning).
+        await asyncio.wait_for(self.bot.wait_until_ready(), timeout=10)
         return self.bot
 
     async def stop(self) -> None:
