@@ -13,7 +13,7 @@ from discord.ext import commands
 from ..app import bot_version
 from ..checks import generate_cooldown
 from ..embeds import DINO_GREEN, EMBED_DESCRIPTION, fit, model_label
-from ..generation import MAX_COUNT, Generated
+from ..generation import MAX_COUNT, TEMPERATURE_RANGE, Generated
 from ..replies import report_error
 
 if TYPE_CHECKING:
@@ -106,7 +106,8 @@ class Generate(commands.Cog):
     @generate_cooldown()
     async def dinoname(self, interaction: discord.Interaction, prefix: app_commands.Range[str, 0, 31] = "",
                        count: app_commands.Range[int, 1, MAX_COUNT] = 1,
-                       temperature: app_commands.Range[float, 0.3, 2.0] = 1.0) -> None:
+                       temperature: app_commands.Range[float, TEMPERATURE_RANGE[0], TEMPERATURE_RANGE[1]] = 1.0,
+                       ) -> None:
         await self.send_names(interaction, prefix, count, temperature)
 
     @app_commands.command(name="dinoinfo", description="Which model answers in this server, and how good it is")
