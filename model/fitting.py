@@ -94,10 +94,7 @@ def _fit_members(networks: list[CharModel], corpus_for, val_names: Sequence[str]
     best, epochs_run, chars, cancelled = [], 0, 0.0, False
     for k, network in enumerate(networks):
         member_config = replace(config, seed=config.seed + k)
-        report = None
-        if progress:
-            def report(p: Progress, k: int = k) -> None:
-                progress(replace(p, member=k, members=len(networks), elapsed=time.perf_counter() - started))
+        report = _member_progress(progress, k, len(networks), started)
         result = run_epochs(network, lambda rng, k=k: corpus_for(k, rng), val_names, member_config,
                             report, should_stop)
         best.append(result.model)
@@ -107,10 +104,23 @@ def _fit_members(networks: list[CharModel], corpus_for, val_names: Sequence[str]
             cancelled = True
             break
     seconds = time.perf_counter() - started
-    # Cancelled: trained members at their best so far, the rest as they were. Callers discard it.
+    # Cancelled: trained members at their best so far, the rest as they were, and no validation
+    # pass (callers discard it, and a cancel should not wait for one).
     ensemble = NameModel(best + networks[len(best):])
-    return FitResult(ensemble, evaluate(ensemble, list(val_names)), cancelled, seconds, epochs_run,
+    val_loss = math.nan if cancelled else evaluate(ensemble, list(val_names))
+    return FitResult(ensemble, val_loss, cancelled, seconds, epochs_run,
                      chars / max(seconds, 1e-9))
+
+
+def _member_progress(progress: ProgressFn | None, member: int, members: int,
+                     started: float) -> ProgressFn | None:
+    """Progress of one member, restated as progress of the whole ensemble job."""
+    if progress is None:
+        return None
+
+    def report(p: Progress) -> None:
+        progress(replace(p, member=member, members=members, elapsed=time.perf_counter() - started))
+    return report
 
 
 def _describe(config: TrainConfig) -> dict:

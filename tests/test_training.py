@@ -91,3 +91,10 @@ def test_shipped_checkpoint_meets_the_quality_target():
     assert nll <= 1.56, f"shipped checkpoint scores {nll:.4f} nats/char on the val file"
     assert model.metadata["val_loss"] == pytest.approx(nll, abs=1e-6)
     assert model.metadata["train_names"] == len(read_names(train_path()))
+
+
+def test_a_cancelled_ensemble_skips_its_validation_pass():
+    result = train_model(TINY_CORPUS, TINY_CORPUS[:2], ModelConfig(hidden=8), TrainConfig(epochs=5), members=3,
+                         should_stop=lambda: True)
+    assert result.cancelled and result.epochs_run <= 1 and np.isnan(result.val_loss)
+    assert len(result.model.members) == 3
