@@ -126,19 +126,22 @@ class NameGenerator:
 
     def prime(self, model: NameModel) -> None:
         """Start filling ``model``'s reservoir now (at start-up, for the base model)."""
-        self._pools.setdefault(id(model), (model, deque()))
+        self._pool(model)
         self._start_draining()
+
+    def _pool(self, model: NameModel) -> deque[Sample]:
+        """``model``'s reservoir (made empty on first use), marked most recently used."""
+        key = id(model)  # the entry holds the model, so its id cannot be reused meanwhile
+        if key not in self._pools:
+            self._pools[key] = (model, deque())
+            while len(self._pools) > MAX_POOLS:
+                self._pools.popitem(last=False)
+        self._pools.move_to_end(key)
+        return self._pools[key][1]
 
     def _from_pool(self, model: NameModel, count: int, avoid: frozenset[str]) -> list[Sample] | None:
         """``count`` pre-drawn names not in ``avoid``, or None if the pool is short."""
-        pool = self._pools.get(id(model))
-        if pool is None:
-            self._pools[id(model)] = (model, deque())
-            while len(self._pools) > MAX_POOLS:
-                self._pools.popitem(last=False)
-            return None
-        self._pools.move_to_end(id(model))
-        names = pool[1]
+        names = self._pool(model)
         taken: list[Sample] = []
         while names and len(taken) < count:
             sample = names.popleft()
