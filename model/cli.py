@@ -17,7 +17,7 @@ import numpy as np
 from . import (BASE_CHECKPOINT, DEFAULT_MEMBERS, DEFAULT_MODEL, DEFAULT_TRAINING, CheckpointError,
                CorpusError, InvalidName, ModelConfig, Progress, load_checkpoint, read_names,
                sample_names, save_checkpoint, score_name, train_model, train_path, val_path)
-from .sampling import evaluate
+from .ensemble import evaluate
 from .training import with_overrides
 
 log = logging.getLogger("model")

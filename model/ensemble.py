@@ -14,7 +14,7 @@ import numpy as np
 
 from .cells import State
 from .network import PARAM_NAMES, CharModel, ModelConfig
-from .training import EncodedCorpus
+from .corpus import EncodedCorpus
 
 _ROW_BLOCK = 256
 
@@ -88,6 +88,18 @@ class NameModel:
             total += float(-np.log(np.maximum(picked[m], 1e-300), dtype=np.float64).sum())
             count += int(m.sum())
         return total, count
+
+
+def evaluate(model: NameModel | CharModel, names: Sequence[str]) -> float:
+    """Mean NLL in nats per predicted character over ``names`` (the corpus README's metric).
+
+    A name of n letters counts n + 1 predictions. One network is scored as a one-member
+    ensemble, so training's per-epoch validation and reported quality are the same number.
+    """
+    if isinstance(model, CharModel):
+        model = NameModel([model])
+    total, count = model.nll(names)
+    return total / count
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -129,9 +129,3 @@ def score_name(model: NameModel, name: str) -> float:
     """
     total, count = model.nll([normalize_name(name)])
     return total / count
-
-
-def evaluate(model: NameModel, names: list[str]) -> float:
-    """Mean NLL in nats per predicted character over ``names`` (the corpus README's metric)."""
-    total, count = model.nll(names)
-    return total / count

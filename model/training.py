@@ -14,8 +14,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .corpus import EncodedCorpus
+from .ensemble import evaluate
 from .network import CharModel
-from .vocab import encode_batch
 
 log = logging.getLogger(__name__)
 
@@ -125,46 +126,6 @@ def clip_gradients(grads: dict[str, np.ndarray], clip: float, mode: str) -> None
     if norm > clip:
         for g in grads.values():
             g *= clip / norm
-
-
-class EncodedCorpus:
-    """Names encoded once into padded arrays, served as length-bucketed shuffled batches."""
-
-    def __init__(self, names: Sequence[str]):
-        if not names:
-            raise ValueError("cannot train on an empty list of names")
-        self.lengths = np.array([len(n) + 1 for n in names])
-        self.inputs, self.targets, self.mask = encode_batch(list(names))
-        self.chars = int(self.mask.sum())
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def in_length_order(self, batch_size: int):
-        """Every name once, shortest first, for evaluation: (inputs, targets, mask) batches."""
-        order = np.argsort(self.lengths, kind="stable")
-        for i in range(0, len(order), batch_size):
-            yield self._batch(order[i : i + batch_size])
-
-    def _batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        steps = int(self.lengths[idx].max())
-        return self.inputs[idx, :steps], self.targets[idx, :steps], self.mask[idx, :steps]
-
-    def batches(self, batch_size: int, rng: np.random.Generator):
-        """Yield (inputs, targets, mask) batches of similar-length names in random order."""
-        order = np.lexsort((rng.random(len(self)), self.lengths))  # by length, ties shuffled
-        chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        for k in rng.permutation(len(chunks)):
-            yield self._batch(chunks[k])
-
-
-def evaluate(model: CharModel, names: Sequence[str], batch_size: int = 512) -> float:
-    """Mean NLL in nats per predicted character (n + 1 predictions per n-letter name)."""
-    total, count = 0.0, 0
-    for inputs, targets, mask in EncodedCorpus(names).in_length_order(batch_size):
-        loss, n, _ = model.loss_and_grads(inputs, targets, mask, want_grads=False)
-        total, count = total + loss, count + n
-    return total / count
 
 
 def train(model: CharModel, train_names: Sequence[str], val_names: Sequence[str],

@@ -14,10 +14,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .ensemble import NameModel
+
 from .network import CharModel, ModelConfig
-from .sampling import evaluate, sample_names
-from .training import EncodedCorpus, Progress, ProgressFn, StopFn, TrainConfig, run_epochs
+from .ensemble import NameModel, evaluate
+from .sampling import sample_names
+from .corpus import EncodedCorpus
+from .training import Progress, ProgressFn, StopFn, TrainConfig, run_epochs
 
 # The shipped checkpoint's recipe: three 64-unit LSTMs, dropout 0.2 before the output layer,
 # Adam at 1.5e-2 (a high rate regularises: 1e-2 gave 1.526, 5e-3 gave 1.545 on val). Four
