@@ -40,7 +40,9 @@ def run_child(db: Path, models: Path, mode: str) -> tuple[dict[int, str], list[s
            "OPENBLAS_NUM_THREADS": "1"}
     acked: dict[int, str] = {}
     events: list[str] = []
-    with subprocess.Popen([sys.executable, str(CHILD), str(db), str(models), str(GUILD), mode],
+    # As a module from the checkout: run as a script, its folder would come first on sys.path,
+    # and tests/model/ would shadow the real model package.
+    with subprocess.Popen([sys.executable, "-m", f"tests.{CHILD.stem}", str(db), str(models), str(GUILD), mode],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                           env=env) as proc:
         watchdog = threading.Timer(20, proc.kill)  # never hang the suite on a stuck child

@@ -1,6 +1,6 @@
 """The process tests/test_training_crash.py kills: a fine-tune plus a stream of submissions.
 
-usage: python tests/training_crash_child.py DB MODELS_DIR GUILD MODE
+usage: python -m tests.training_crash_child DB MODELS_DIR GUILD MODE  (from the checkout)
 
 MODE says where the process dies:
 
