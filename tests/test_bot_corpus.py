@@ -73,8 +73,8 @@ async def test_submit_announces_the_normalised_name_and_its_score(dino):
 async def test_submit_puts_score_into_words(dino):
     dino_like = await submit(dino, "Brachiosaurix")
     gibberish = await submit(dino, "qxzqvkjw")
-    assert "finds it dinosaur-like (1.64 nats/letter" in dino_like["content"]  # base model: 1.640
-    assert "finds it not dinosaur-like at all (6.78 nats/letter" in gibberish["content"]  # 6.775
+    assert "finds it dinosaur-like (1.55 nats/letter" in dino_like["content"]  # base model: 1.551
+    assert "finds it not dinosaur-like at all (5.56 nats/letter" in gibberish["content"]  # 5.564
     dino.fake.assert_clean()
 
 

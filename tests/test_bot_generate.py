@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from model import sample_names
-
 from tests.conftest import GUILD_A, GUILD_B, MEMBER
 
 EPHEMERAL = 64
@@ -65,7 +64,7 @@ async def test_more_reuses_the_options_and_survives_a_restart(dino):
 async def test_names_the_server_already_has_are_never_suggested(dino):
     store = dino.bot.store
     likely = sample_names(dino.bot.registry.base.model, 30, prefix="zu", temperature=0.3,
-                          rng=np.random.default_rng(0))
+                          avoid=store.known_names, rng=np.random.default_rng(0))  # the store refuses those
     for user, sample in enumerate(likely):  # the likeliest names, each from its own member
         await store.submit(GUILD_A, 10_000 + user, sample.name)
     taken = await store.submitted_names(GUILD_A)
