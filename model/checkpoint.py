@@ -90,12 +90,14 @@ def load_checkpoint(path: str | os.PathLike) -> NameModel:
     return NameModel(members, kept, ngram, mixing)
 
 
-def _load_ngram(path: Path, meta: dict, arrays: dict[str, np.ndarray]) -> tuple[NGramModel | None, Mixing | None]:
+def _load_ngram(path: Path, meta: dict,
+                arrays: dict[str, np.ndarray]) -> tuple[NGramModel | None, Mixing | None]:
     """The n-gram part named in the metadata, its arrays taken out of ``arrays``; checked whole."""
     spec = meta.get("ngram")
     if spec is None:
         return None, None
-    mine = {key[len(_NGRAM_PREFIX):]: arrays.pop(key) for key in list(arrays) if key.startswith(_NGRAM_PREFIX)}
+    mine = {key.removeprefix(_NGRAM_PREFIX): arrays.pop(key) for key in list(arrays)
+            if key.startswith(_NGRAM_PREFIX)}
     try:
         ngram = NGramModel.from_arrays(int(spec["order"]), mine)
         mixing = Mixing(tuple(spec["weights"]))

@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_TRAINING.seed, help="seed of the first network")
     p.add_argument("--time-budget", type=float, default=None, help="seconds of training per member")
     p.add_argument("--ngram-order", type=int, default=DEFAULT_NGRAM_ORDER,
-                   help=f"combine the networks with a Kneser–Ney n-gram of this order, counted on the train file "
+                   help=f"mix in a Kneser–Ney n-gram of this order counted on the train file "
                         f"(default {DEFAULT_NGRAM_ORDER}; 0: the networks alone, e.g. the seed's plain RNN)")
     p.set_defaults(run=cmd_train)
 

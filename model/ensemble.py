@@ -59,8 +59,8 @@ class NameModel:
         return sum(m.num_params for m in self.members)
 
     def copy(self, metadata: dict | None = None) -> "NameModel":
-        return NameModel([m.copy() for m in self.members], metadata if metadata is not None else self.metadata,
-                         self.ngram, self.mixing)
+        metadata = metadata if metadata is not None else self.metadata
+        return NameModel([m.copy() for m in self.members], metadata, self.ngram, self.mixing)
 
     def with_ngram(self, ngram: NGramModel | None, mixing: Mixing | None) -> "NameModel":
         """The same networks (shared, not copied: they are never modified) with another n-gram part."""
@@ -132,7 +132,8 @@ class NameModel:
         if self.ngram is None:
             return probs
         rows = self.ngram.sequence_rows(inputs_tm)
-        return self.mixing.combine(probs, self.ngram.probs(rows).astype(np.float64), self.ngram.context_length[rows])
+        ngram = self.ngram.probs(rows).astype(np.float64)
+        return self.mixing.combine(probs, ngram, self.ngram.context_length[rows])
 
     def nll(self, names: Sequence[str], batch_size: int = 512) -> tuple[float, int]:
         """Summed NLL (nats) of the model over all predicted characters, and their count."""

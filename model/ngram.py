@@ -68,7 +68,8 @@ class NGramCounts:
 
     def merged(self, other: "NGramCounts") -> "NGramCounts":
         keys, inverse = np.unique(np.concatenate([self.keys, other.keys]), return_inverse=True)
-        counts = np.bincount(inverse, weights=np.concatenate([self.counts, other.counts]), minlength=len(keys))
+        weights = np.concatenate([self.counts, other.counts])
+        counts = np.bincount(inverse, weights=weights, minlength=len(keys))
         return NGramCounts(keys, counts.astype(np.int64))
 
     def check(self, order: int) -> None:

@@ -58,7 +58,8 @@ def train_model(train_names: Sequence[str], val_names: Sequence[str],
                 for k in range(members)]
     result = _fit_members(networks, lambda k, rng: corpus, val_names, train_config, progress, should_stop)
     if ngram_order and not result.cancelled:
-        result.model = with_fitted_ngram(result.model, NGramModel.from_names(train_names, ngram_order), val_names)
+        ngram = NGramModel.from_names(train_names, ngram_order)
+        result.model = with_fitted_ngram(result.model, ngram, val_names)
         result.val_loss = evaluate(result.model, list(val_names))
     result.model.metadata.update(train_names=len(train_names), val_names=len(val_names),
                                  val_loss=result.val_loss, created=_now(), kind="base",

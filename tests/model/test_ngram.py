@@ -220,7 +220,8 @@ def test_evaluate_is_the_hand_made_mixture_of_the_two_models():
             product = net[t] ** (1 - weights[k]) * gram ** weights[k]
             total -= math.log(product[target] / product.sum())
             count += 1
-    assert evaluate(mixed, ["abcab", "deadbeef", "ab"]) == pytest.approx(total / count, rel=1e-6)  # the table is float32
+    # rel 1e-6: the model's table is float32, the reference float64
+    assert evaluate(mixed, ["abcab", "deadbeef", "ab"]) == pytest.approx(total / count, rel=1e-6)
     assert score_name(mixed, "deadbeef") != pytest.approx(score_name(nets, "deadbeef"))
 
 
@@ -241,7 +242,8 @@ def test_fitted_weights_minimise_the_validation_nll_per_context_length():
     gram = rng.dirichlet(np.ones(27), size=600)
     lengths = np.repeat([1, 2, 0], [300, 250, 50])  # length 0: too few positions for its own weight
     share = np.where(lengths == 1, 0.2, 0.8)  # how much of each target comes from the "n-gram"
-    targets = np.array([rng.choice(27, p=(1 - s) * a + s * b) for a, b, s in zip(net, gram, share, strict=True)])
+    targets = np.array([rng.choice(27, p=(1 - s) * a + s * b)
+                        for a, b, s in zip(net, gram, share, strict=True)])
     best = fit_mixing(net, gram, targets, lengths, order=3)
     assert best.weights[1] < 0.5 < best.weights[2]
     overall = fit_mixing(net, gram, targets, np.zeros(600, dtype=np.int64), order=1)
@@ -274,10 +276,11 @@ def test_an_ngram_heavy_mixture_writes_names_like_its_corpus(train_names, train_
 # ---------------------------------------------------------------- training, fine-tuning, checkpoints
 
 def test_train_model_fits_the_mixture_on_val_and_order_zero_keeps_the_plain_network():
-    mixed = train_model(NAMES, NAMES[:3], ModelConfig("rnn", 8), TrainConfig(epochs=2), members=1, ngram_order=3)
+    config, recipe = ModelConfig("rnn", 8), TrainConfig(epochs=2)
+    mixed = train_model(NAMES, NAMES[:3], config, recipe, members=1, ngram_order=3)
     assert mixed.model.ngram.order == 3 and len(mixed.model.mixing.weights) == 3
     assert mixed.val_loss == pytest.approx(evaluate(mixed.model, NAMES[:3]))
-    plain = train_model(NAMES, NAMES[:3], ModelConfig("rnn", 8), TrainConfig(epochs=2), members=1, ngram_order=0)
+    plain = train_model(NAMES, NAMES[:3], config, recipe, members=1, ngram_order=0)
     assert plain.model.ngram is None and plain.model.mixing is None
 
 
