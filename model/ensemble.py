@@ -75,11 +75,9 @@ class NameModel:
         return stacked
 
     @cached_property
-    def _ngram_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per n-gram context row: the networks' exponent 1 - λ, and the row's distribution
-        already raised to λ, so a sampling step only gathers them."""
-        weight = np.asarray(self.mixing.weights, dtype=np.float32)[self.ngram.context_length][:, None]
-        return 1.0 - weight, np.power(self.ngram.table, weight, dtype=np.float32)
+    def _row_weights(self) -> np.ndarray:
+        """The n-gram's weight λ for each of its context rows, (contexts, 1) float32."""
+        return np.asarray(self.mixing.weights, dtype=np.float32)[self.ngram.context_length][:, None]
 
     def zero_state(self, batch: int) -> State:
         shape = (len(self.members), batch, self.config.hidden)
@@ -94,11 +92,11 @@ class NameModel:
             return self._network_step(ids, state)
         probs, net_state = self._network_step(ids, state[:-1])
         rows = self.ngram.advance(state[-1][0], ids)
-        network, powered = self._ngram_rows
-        np.log(probs, out=probs)  # p**a as exp(a·log p): twice as fast as np.power in float32
-        probs *= network[rows]
+        weight = self._row_weights[rows]
+        np.log(probs, out=probs)  # in logs: twice as fast as np.power in float32
+        probs *= 1.0 - weight
+        probs += weight * self.ngram.log_table[rows]
         np.exp(probs, out=probs)
-        probs *= powered[rows]
         probs /= probs.sum(axis=1, keepdims=True)
         return probs, net_state + (rows[None],)
 

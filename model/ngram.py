@@ -22,9 +22,9 @@ down to the uniform distribution over the 27 symbols. A history never seen backs
 **Lookups.** A context of L symbols is the base-29 number of its digits (symbol + 1, ``^`` =
 28), so contexts of different lengths never collide and the last L symbols of a history are
 ``history % 29**L``. At construction the model computes the full 27-symbol distribution of
-every seen context into one table with sorted keys (14 k contexts, 1.5 MB for order 6 on the
-train file), and a transition table: for every context and next symbol, the row of the longest
-seen suffix of the extended history (another 1.5 MB). A row of the batch is then one integer,
+every seen context into one table of log-probabilities with sorted keys (14 k contexts, 1.5 MB
+for order 6 on the train file), and a transition table: for every context and next symbol, the
+row of the longest seen suffix of the extended history (another 1.5 MB). A row of the batch is then one integer,
 and feeding it a letter is one gather, for 1 or 1 000 rows alike.
 
 **Fine-tuning** keeps the base counts apart from the counts of the names a fine-tune added
@@ -112,8 +112,9 @@ class NGramModel:
             adapted.check(order)
         self.order, self.counts, self.adapted = order, counts, adapted
         total = counts.merged(adapted) if adapted is not None else counts
-        self.discounts, self.context_keys, self.table = _build(total, order)
-        self.context_length = _key_length(self.context_keys)  # symbols of each row's context
+        self.discounts, self.context_keys, table = _build(total, order)
+        self.log_table = np.log(table)  # float32; mixing works in logs, and one table is enough
+        self.context_length = _key_length(self.context_keys).astype(np.int8)  # symbols of each context
         self.transitions = _transitions(self.context_keys, order)
         start, empty = _row_of(self.context_keys, np.array([START_DIGIT, 0]))
         self.start_row = int(start if start >= 0 else empty)  # no names at all: the uniform row
@@ -149,9 +150,14 @@ class NGramModel:
         """Context rows after feeding one symbol per row (-1 = the start of a name)."""
         return np.where(ids < 0, self.start_row, self.transitions[rows, ids])
 
+    @property
+    def table(self) -> np.ndarray:
+        """Every context's next-symbol distribution (contexts, 27), float32 (a fresh array)."""
+        return np.exp(self.log_table)
+
     def probs(self, rows: np.ndarray) -> np.ndarray:
         """Next-symbol distributions (..., 27), float32, of context rows of any shape."""
-        return self.table[rows]
+        return np.exp(self.log_table[rows])
 
     def sequence_rows(self, inputs_tm: np.ndarray) -> np.ndarray:
         """Context rows (T, B) for time-major inputs (-1 = start): the history before each prediction."""
