@@ -5,6 +5,7 @@ Run from the project root (one thread for every BLAS, so the figures compare lik
     .venv/bin/python benchmarks/bench_model.py            # everything (about 2 minutes)
     .venv/bin/python benchmarks/bench_model.py speed      # training throughput only
     .venv/bin/python benchmarks/bench_model.py zoo        # val NLL and samples of the model zoo (~2 min)
+    .venv/bin/python benchmarks/bench_model.py heldout    # NLL on held-out fifths of the train file (~1 min)
 
 Training throughput is compared, in the same run, against
   * the seed's algorithm (one name per step, plain SGD, per-value clipping, float64 as in the
@@ -43,7 +44,8 @@ from model import (  # noqa: E402
     train_path,
     val_path,
 )
-from model.mixing import Mixing  # noqa: E402
+from model.ensemble import predictions  # noqa: E402
+from model.mixing import Mixing, fit_mixing, mixture_nll  # noqa: E402
 from model.ngram import NGramModel  # noqa: E402
 from model.training import Adam, EncodedCorpus, clip_gradients, run_epochs  # noqa: E402
 from model.vocab import encode  # noqa: E402
@@ -259,6 +261,45 @@ def bench_zoo() -> None:
                   f"counting; {_five(alone)}")
 
 
+def bench_heldout(folds: int = 5) -> None:
+    """NLL on names no part of the model was trained or tuned on: each fifth of the train file in turn.
+
+    Networks (the shipped recipe) and n-gram are trained on the other four fifths; every
+    mixing weight is fitted on val, as for the shipped model; the held-out fifth scores them.
+    """
+    from model import train_model
+    train_names, val_names = read_names(train_path()), read_names(val_path())
+    order = np.random.default_rng(0).permutation(len(train_names))
+    scores: dict[str, list[float]] = {}
+    for fold in range(folds):
+        held = set(order[fold::folds].tolist())
+        rest = [n for i, n in enumerate(train_names) if i not in held]
+        networks = train_model(rest, val_names, ngram_order=0).model
+        ngram = NGramModel.from_names(rest, 6)
+        val = predictions(networks, ngram, val_names)
+        test = predictions(networks, ngram, [train_names[i] for i in sorted(held)])
+        for label, value in _heldout_scores(val, test).items():
+            scores.setdefault(label, []).append(value)
+    print(f"\n## Held-out NLL (nats/char): {folds} folds of the train file, 3 × LSTM-64 + 6-gram "
+          "trained on the rest, weights fitted on val")
+    for label, values in scores.items():
+        print(f"{label:<40} {np.mean(values):.4f}   folds: {' '.join(f'{v:.4f}' for v in values)}")
+
+
+def _heldout_scores(val: tuple[np.ndarray, ...], test: tuple[np.ndarray, ...]) -> dict[str, float]:
+    def nll(probs: np.ndarray, targets: np.ndarray) -> float:
+        return float(-np.log(probs[np.arange(len(targets)), targets]).mean())
+
+    net, gram, targets, lengths = test
+    linear = min(np.linspace(0, 1, 101), key=lambda w: nll((1 - w) * val[0] + w * val[1], val[2]))
+    single = fit_mixing(*val[:3], np.zeros_like(val[3]), order=1).weights[0]
+    per_length = fit_mixing(*val, order=6)
+    return {"networks alone": nll(net, targets), "6-gram alone": nll(gram, targets),
+            "linear interpolation, one weight": nll((1 - linear) * net + linear * gram, targets),
+            "geometric, one weight": mixture_nll(*test, Mixing.uniform(single, 6)),
+            "geometric, weight per context length": mixture_nll(*test, per_length)}
+
+
 def _five(model: NameModel) -> str:
     samples = sample_names(model, 5, rng=np.random.default_rng(0))
     return ", ".join(s.name if s.complete else f"{s.name}…" for s in samples)
@@ -267,7 +308,7 @@ def _five(model: NameModel) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", nargs="*", default=["speed", "quality", "sampling", "ttq"],
-                        choices=["speed", "quality", "sampling", "ttq", "zoo"])
+                        choices=["speed", "quality", "sampling", "ttq", "zoo", "heldout"])
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
     print(f"numpy {np.__version__}, python {sys.version.split()[0]}, checkpoint {BASE_CHECKPOINT.name}")
@@ -275,13 +316,15 @@ def main() -> None:
     if "quality" in args.what:
         bench_quality(model)
     if "sampling" in args.what:
-        bench_sampling(model)
+        bench_sampling(model, args.reps)
     if "ttq" in args.what:
         bench_time_to_quality()
     if "speed" in args.what:
         bench_speed(args.reps)
     if "zoo" in args.what:
         bench_zoo()
+    if "heldout" in args.what:
+        bench_heldout()
 
 
 if __name__ == "__main__":

