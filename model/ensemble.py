@@ -118,7 +118,9 @@ class NameModel:
         state = self.cell.step(p["E"][:, ids], p["U"], state)
         logits = np.matmul(state[0], p["W"])
         logits += p["b"]
-        return _softmax(logits).mean(axis=0), state
+        probs = _softmax(logits).sum(axis=0)  # sum, then scale: ndarray.mean costs 5 µs a call
+        probs *= 1.0 / len(self.members)
+        return probs, state
 
     def network_probs(self, inputs_tm: np.ndarray) -> np.ndarray:
         """The ensemble's next-symbol probabilities (T, B, V), float64, for time-major inputs."""

@@ -115,9 +115,12 @@ class NGramModel:
         self.discounts, self.context_keys, table = _build(total, order)
         self.log_table = np.log(table)  # float32; mixing works in logs, and one table is enough
         self.context_length = _key_length(self.context_keys).astype(np.int8)  # symbols of each context
-        self.transitions = _transitions(self.context_keys, order)
         start, empty = _row_of(self.context_keys, np.array([START_DIGIT, 0]))
         self.start_row = int(start if start >= 0 else empty)  # no names at all: the uniform row
+        # One more column, read by id -1 (the start of a name): every row goes to the start row.
+        self.transitions = np.empty((len(self.context_keys), VOCAB_SIZE + 1), dtype=np.int32)
+        self.transitions[:, :VOCAB_SIZE] = _transitions(self.context_keys, order)
+        self.transitions[:, VOCAB_SIZE] = self.start_row
 
     @classmethod
     def from_names(cls, names: Sequence[str], order: int = DEFAULT_ORDER) -> "NGramModel":
@@ -148,7 +151,7 @@ class NGramModel:
     # ------------------------------------------------------------------ running
     def advance(self, rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Context rows after feeding one symbol per row (-1 = the start of a name)."""
-        return np.where(ids < 0, self.start_row, self.transitions[rows, ids])
+        return self.transitions[rows, ids]
 
     @property
     def table(self) -> np.ndarray:
