@@ -8,8 +8,9 @@ longest seen context): after a long context it deserves more say than where it h
 off to a letter or two. A length with fewer than :data:`MIN_POSITIONS` validation positions
 shares the weight fitted on all of them.
 
-Measured with five train folds held out in turn (networks and n-gram trained on the other
-four, weights fitted on val, scored on the held-out names): the ensemble alone 1.623
+Measured with five train folds held out in turn (``benchmarks/bench_model.py heldout``:
+networks and n-gram trained on the other four fifths, weights fitted on val, scored on the
+held-out fifth): the ensemble alone 1.623
 nats/char, the n-gram alone 1.580, linear interpolation (its λ fitted on val) 1.545, one
 geometric weight 1.536, a weight per context length 1.531 (better than one weight in each of
 the five folds).
