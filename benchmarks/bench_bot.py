@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import DinoBot  # noqa: E402
 from bot.config import Config  # noqa: E402
-from bot.training_settings import TrainingSettings  # noqa: E402
+from bot.services.training.settings import TrainingSettings  # noqa: E402
 from model import FINE_TUNING, load_checkpoint, sample_names, BASE_CHECKPOINT  # noqa: E402
-from tests.fake_discord import FakeDiscord, FakeGuild, FakeUser  # noqa: E402
+from tests.support.fake_discord import FakeDiscord, FakeGuild, FakeUser  # noqa: E402
 
 GUILD = 1000
 OTHER = 2000
@@ -90,7 +90,7 @@ async def main(reps: int, concurrency: int) -> None:
             task = asyncio.create_task(bot.connect())
             await fake.wait_for_ready()
             for i, name in enumerate(server_names):
-                await bot.store.submit(GUILD, 50_000 + i, name)
+                await bot.store.names.submit(GUILD, 50_000 + i, name)
             results: dict[str, list[tuple[float, float]]] = {"ping": [], "dinoname": [], "dinoname+ft": [],
                                                              "ping+ft": []}
             finetune_seconds, still_running = [], []

@@ -13,7 +13,7 @@ from dotenv import load_dotenv
 
 from model import BASE_CHECKPOINT
 
-from .training_settings import TrainingSettings
+from bot.services.training.settings import TrainingSettings
 
 TOKEN_HELP = """\
 DinoBot needs a Discord bot token, and none was found.

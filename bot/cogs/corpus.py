@@ -23,14 +23,14 @@ from discord.ext import commands
 
 from model import score_name
 
-from ..checks import admin_only, is_admin, submit_cooldown
-from ..embeds import DINO_GREEN, EMBED_DESCRIPTION, fit
-from ..replies import NotAdmin, clip, send_ephemeral
-from ..store import Status, Submission
+from bot.ui.checks import admin_only, is_admin, submit_cooldown
+from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, fit
+from bot.ui.replies import NotAdmin, clip, send_ephemeral
+from bot.services.store import Status, Submission
 
 if TYPE_CHECKING:
-    from ..app import DinoBot
-    from ..registry import ServedModel
+    from bot.app import DinoBot
+    from bot.services.registry import ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class Corpus(commands.Cog):
     async def submit(self, interaction: discord.Interaction,
                      name: app_commands.Range[str, 1, NAME_INPUT_MAX]) -> None:
         assert interaction.guild_id is not None
-        sub = await self.bot.store.submit(interaction.guild_id, interaction.user.id, name)  # committed
+        sub = await self.bot.store.names.submit(interaction.guild_id, interaction.user.id, name)  # committed
         served = await self.bot.registry.get(interaction.guild_id)
         text = clip(submitted_text(sub, how_dinosaur_like(served, sub.name)))
         log.info("guild %s: user %s submitted %r (%s)", sub.guild_id, sub.submitter_id, sub.name, sub.status)
@@ -174,13 +174,13 @@ class Corpus(commands.Cog):
                 "everyone can list the approved ones.")
         store = self.bot.store
         wanted = None if status == "all" else status
-        total = await store.count_names(guild_id, wanted)
-        latest = await store.recent_names(guild_id, wanted, limit=LATEST_SHOWN)
+        total = await store.names.count(guild_id, wanted)
+        latest = await store.names.recent(guild_id, wanted, limit=LATEST_SHOWN)
         guild_name = interaction.guild.name if interaction.guild else "this server"
         embed = names_embed(guild_name, status, total, latest)
         attachments = []
         if file and total:
-            attachments.append(names_file(status, await store.list_names(guild_id, wanted)))
+            attachments.append(names_file(status, await store.names.list(guild_id, wanted)))
         await interaction.response.send_message(embed=embed, files=attachments, ephemeral=private,
                                                 allowed_mentions=NO_PINGS)
 
@@ -192,12 +192,12 @@ class Corpus(commands.Cog):
         guild_id = interaction.guild_id
         assert guild_id is not None
         store = self.bot.store
-        before = await store.get_submission(guild_id, name)
+        before = await store.names.get(guild_id, name)
         shown = f"**{before.name.capitalize()}**"
         if before.status is Status.REMOVED:
             await send_ephemeral(interaction, f"{shown} was already removed; nothing changed.")
             return
-        await store.set_status(guild_id, before.id, Status.REMOVED, interaction.user.id)  # audited
+        await store.names.set_status(guild_id, before.id, Status.REMOVED, interaction.user.id)  # audited
         log.info("guild %s: user %s removed %r (was %s)", guild_id, interaction.user.id, before.name, before.status)
         await send_ephemeral(interaction, f"🗑️ Removed {shown} (it was {before.status}). Future fine-tunes "
                                           "will not use it; it stays in the records and the audit log.")

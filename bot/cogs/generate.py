@@ -10,14 +10,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ..app import bot_version
-from ..checks import generate_cooldown
-from ..embeds import DINO_GREEN, EMBED_DESCRIPTION, fit, model_label
-from ..generation import MAX_COUNT, TEMPERATURE_RANGE, Generated
-from ..replies import report_error
+from bot.app import bot_version
+from bot.ui.checks import generate_cooldown
+from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, fit, model_label
+from bot.services.generation import MAX_COUNT, TEMPERATURE_RANGE, Generated
+from bot.ui.replies import report_error
 
 if TYPE_CHECKING:
-    from ..app import DinoBot
+    from bot.app import DinoBot
 
 
 def names_embed(result: Generated, known_configured: bool) -> discord.Embed:

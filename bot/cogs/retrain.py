@@ -25,15 +25,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ..checks import admin_only, is_admin
-from ..embeds import DINO_GREEN, EMBED_FIELD, fit, progress_bar
-from ..errors import DinoBotError
-from ..replies import report_error, send_ephemeral
-from ..store import Trigger
-from ..training_jobs import JobSnapshot, JobStatus, NotEnoughNames, Outcome, TrainingJob
+from bot.ui.checks import admin_only, is_admin
+from bot.ui.look import DINO_GREEN, EMBED_FIELD, fit, progress_bar
+from bot.errors import DinoBotError
+from bot.ui.replies import report_error, send_ephemeral
+from bot.services.store import Trigger
+from bot.services.training.jobs import JobSnapshot, JobStatus, NotEnoughNames, Outcome, TrainingJob
 
 if TYPE_CHECKING:
-    from ..app import DinoBot
+    from bot.app import DinoBot
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ..checks import admin_only, is_admin
-from ..embeds import DINO_GREEN, EMBED_DESCRIPTION, fit
-from ..replies import clip, report_error, send_ephemeral
-from ..store import GuildSettings, Status, Submission
-from .corpus import NO_PINGS, how_dinosaur_like, when
+from bot.ui.checks import admin_only, is_admin
+from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, fit
+from bot.ui.replies import clip, report_error, send_ephemeral
+from bot.services.store import GuildSettings, Status, Submission
+from bot.cogs.corpus import NO_PINGS, how_dinosaur_like, when
 
 if TYPE_CHECKING:
-    from ..app import DinoBot
+    from bot.app import DinoBot
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ async def decide(interaction: discord.Interaction, submission_id: int, status: S
     bot: DinoBot = interaction.client  # type: ignore[assignment]
     guild_id, actor = interaction.guild_id, interaction.user.id
     assert guild_id is not None  # is_admin refused DMs
-    sub = await bot.store.set_status(guild_id, submission_id, status, actor, only_from=Status.PENDING)
+    sub = await bot.store.names.set_status(guild_id, submission_id, status, actor, only_from=Status.PENDING)
     name = f"**{sub.name.capitalize()}**"
     if sub.status is status and sub.status_changed_by == actor:
         log.info("guild %s: user %s %s %r", guild_id, actor, status, sub.name)
@@ -83,10 +83,10 @@ async def decide(interaction: discord.Interaction, submission_id: int, status: S
 
 async def review_screen(bot: DinoBot, guild_id: int) -> tuple[str, discord.Embed | None, discord.ui.View | None]:
     """(content, embed, buttons) for the oldest pending name, or the all-done text."""
-    queue = await bot.store.pending(guild_id, limit=1)
+    queue = await bot.store.names.pending(guild_id, limit=1)
     if not queue:
         return ALL_REVIEWED, None, None
-    waiting = await bot.store.count_names(guild_id, Status.PENDING)
+    waiting = await bot.store.names.count(guild_id, Status.PENDING)
     served = await bot.registry.get(guild_id)
     sub = queue[0]
     embed = pending_embed(sub, how_dinosaur_like(served, sub.name), waiting)
@@ -154,7 +154,7 @@ class Review(commands.Cog):
     async def review(self, interaction: discord.Interaction) -> None:
         guild_id = interaction.guild_id
         assert guild_id is not None
-        settings = await self.bot.store.get_settings(guild_id)
+        settings = await self.bot.store.settings.get(guild_id)
         content, embed, view = await review_screen(self.bot, guild_id)
         if not settings.review_required:
             if view is None:
@@ -179,9 +179,9 @@ class Review(commands.Cog):
         changes = {field: value for field, value in (("review_required", review),
                                                      ("schedule_enabled", scheduled_training))
                    if value is not None}
-        old = await store.get_settings(guild_id)
-        new = await store.update_settings(guild_id, interaction.user.id, **changes) if changes else old  # audited
-        pending = await store.count_names(guild_id, Status.PENDING)
+        old = await store.settings.get(guild_id)
+        new = await store.settings.update(guild_id, interaction.user.id, **changes) if changes else old  # audited
+        pending = await store.names.count(guild_id, Status.PENDING)
         content = describe_changes(old, new) if changes else ""
         if new != old:
             log.info("guild %s: user %s changed settings %s", guild_id, interaction.user.id, changes)
