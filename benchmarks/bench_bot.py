@@ -101,7 +101,7 @@ async def main(reps: int, concurrency: int) -> None:
                     lat = await burst(fake, cmd, opts, concurrency, users, OTHER)
                     results[label].append((percentile(lat, 0.5), percentile(lat, 0.99)))
                 job = await bot.trainer.request(GUILD, None, "admin")
-                while job.snapshot.epoch < 1:  # in the thread and past its set-up
+                while job.snapshot.progress is None:  # in the thread and past its set-up
                     await asyncio.sleep(0.01)
                 for label, cmd, opts in (("dinoname+ft", "dinoname", {"count": 5}), ("ping+ft", "ping", {})):
                     lat = await burst(fake, cmd, opts, concurrency, users, OTHER)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import discord
@@ -11,9 +10,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import bot_version
-from bot.ui.checks import generate_cooldown
-from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, fit, model_label
 from bot.services.generation import MAX_COUNT, TEMPERATURE_RANGE, Generated
+from bot.ui.checks import generate_cooldown
+from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, fit, model_label, when
 from bot.ui.replies import report_error
 
 if TYPE_CHECKING:
@@ -96,8 +95,7 @@ class Generate(commands.Cog):
                          temperature: float) -> None:
         result = await self.bot.generator.generate(interaction.guild_id, prefix, count, temperature)
         view = self.more_views.get(result.prefix, count, temperature)
-        await interaction.response.send_message(embed=names_embed(result, bool(self.bot.known_names)), view=view,
-                                                allowed_mentions=discord.AllowedMentions.none())
+        await interaction.response.send_message(embed=names_embed(result, bool(self.bot.known_names)), view=view)
 
     @app_commands.command(name="dinoname", description="Invent new dinosaur names")
     @app_commands.describe(prefix="Letters the names start with, e.g. tyr",
@@ -112,24 +110,15 @@ class Generate(commands.Cog):
 
     @app_commands.command(name="dinoinfo", description="Which model answers in this server, and how good it is")
     async def dinoinfo(self, interaction: discord.Interaction) -> None:
-        served = (await self.bot.registry.get(interaction.guild_id) if interaction.guild_id
-                  else self.bot.registry.base)
+        info = await self.bot.generator.describe(interaction.guild_id)
         embed = discord.Embed(title="🦖 DinoBot", colour=DINO_GREEN)
-        embed.add_field(name="Model", value=model_label(served.version).capitalize())
-        meta = served.model.metadata
-        config = served.model.config
-        embed.add_field(name="Network", value=f"{len(served.model.members)} × {config.cell.upper()}-{config.hidden}")
-        if served.val_loss is not None:
-            embed.add_field(name="Validation loss", value=f"{served.val_loss:.3f} nats/letter")
-        if served.is_base:
-            embed.add_field(name="Trained on", value=f"{meta.get('train_names', '?')} dinosaur names")
-            trained = meta.get("created")
-            if trained:
-                embed.add_field(name="Trained", value=trained[:10])
-        else:
-            embed.add_field(name="Fine-tuned on", value=f"{served.names_count} names from this server")
-            stamp = datetime.fromtimestamp(served.trained_at or 0, timezone.utc)
-            embed.add_field(name="Trained", value=discord.utils.format_dt(stamp, "R"))
+        embed.add_field(name="Model", value=model_label(info.version).capitalize())
+        embed.add_field(name="Network", value=info.network)
+        if info.val_loss is not None:
+            embed.add_field(name="Validation loss", value=f"{info.val_loss:.3f} nats/letter")
+        embed.add_field(name="Trained on" if info.version is None else "Fine-tuned on", value=info.trained_on)
+        if info.trained_at is not None:
+            embed.add_field(name="Trained", value=when(info.trained_at))
         embed.set_footer(text=f"DinoBot {bot_version()}")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 

@@ -15,11 +15,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs.corpus import how_dinosaur_like
+from bot.services.records import GuildSettings, Status, Submission
 from bot.ui.checks import admin_only, is_admin
-from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, fit
-from bot.ui.replies import clip, report_error, send_ephemeral
-from bot.services.store import GuildSettings, Status, Submission
-from bot.cogs.corpus import NO_PINGS, how_dinosaur_like, when
+from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, fit, when
+from bot.ui.replies import report_error, send_ephemeral
 
 if TYPE_CHECKING:
     from bot.app import DinoBot
@@ -77,8 +77,8 @@ async def decide(interaction: discord.Interaction, submission_id: int, status: S
     else:
         note = f"ℹ️ {name} was already {sub.status}; nothing changed."
     content, embed, view = await review_screen(bot, guild_id)
-    await interaction.response.edit_message(content=clip(f"{note}\n{content}".strip()), embed=embed,
-                                            view=view, allowed_mentions=NO_PINGS)
+    await interaction.response.edit_message(content=fit(f"{note}\n{content}".strip()), embed=embed,
+                                            view=view)
 
 
 async def review_screen(bot: DinoBot, guild_id: int) -> tuple[str, discord.Embed | None, discord.ui.View | None]:
@@ -87,9 +87,8 @@ async def review_screen(bot: DinoBot, guild_id: int) -> tuple[str, discord.Embed
     if not queue:
         return ALL_REVIEWED, None, None
     waiting = await bot.store.names.count(guild_id, Status.PENDING)
-    served = await bot.registry.get(guild_id)
     sub = queue[0]
-    embed = pending_embed(sub, how_dinosaur_like(served, sub.name), waiting)
+    embed = pending_embed(sub, await how_dinosaur_like(bot, guild_id, sub.name), waiting)
     view = discord.ui.View(timeout=None)
     view.add_item(ReviewButton("approve", sub.id))
     view.add_item(ReviewButton("reject", sub.id))
@@ -164,8 +163,7 @@ class Review(commands.Cog):
         kwargs = {"embed": embed} if embed else {}
         if view is not None:
             kwargs["view"] = view
-        await interaction.response.send_message(content or None, ephemeral=True, allowed_mentions=NO_PINGS,
-                                                **kwargs)
+        await interaction.response.send_message(content or None, ephemeral=True, **kwargs)
 
     @app_commands.command(name="settings", description="Show or change DinoBot's settings for this server (moderators)")
     @app_commands.describe(review="Hold new names for a moderator's approval (/review)",
@@ -186,7 +184,7 @@ class Review(commands.Cog):
         if new != old:
             log.info("guild %s: user %s changed settings %s", guild_id, interaction.user.id, changes)
         await interaction.response.send_message(content or None, embed=settings_embed(self.bot, new, pending),
-                                                ephemeral=True, allowed_mentions=NO_PINGS)
+                                                ephemeral=True)
 
 
 async def setup(bot: DinoBot) -> None:

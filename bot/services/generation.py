@@ -26,9 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from model import NameModel, Sample, normalize_prefix, sample_names
+from model import NameModel, Sample, normalize_prefix, sample_names, score_name
 
 from bot.errors import DinoBotError
+from bot.services.records import ModelInfo
 from bot.services.registry import ModelRegistry, ServedModel
 from bot.services.store import Store
 
@@ -123,6 +124,20 @@ class NameGenerator:
             self._start_draining()  # tops the reservoir up in the background
         names = [Invented(s.name, s.name in self.known_names, s.complete) for s in samples]
         return Generated(names, served, prefix, count)
+
+    async def score(self, guild_id: int | None, name: str) -> float:
+        """How dinosaur-like the server's model finds ``name``: mean NLL per letter, lower is
+        likelier. Runs in the sampling thread, so a long name never stalls the event loop."""
+        served = await self._served(guild_id)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, score_name, served.model, name)
+
+    async def describe(self, guild_id: int | None) -> ModelInfo:
+        """What ``/dinoinfo`` shows: the model serving this server (the base in DMs)."""
+        return (await self._served(guild_id)).describe()
+
+    async def _served(self, guild_id: int | None) -> ServedModel:
+        return self._registry.base if guild_id is None else await self._registry.get(guild_id)
 
     def prime(self, model: NameModel) -> None:
         """Start filling ``model``'s reservoir now (at start-up, for the base model)."""

@@ -99,3 +99,14 @@ class AuditEntry:
     action: str
     details: dict[str, Any]
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What ``/dinoinfo`` says about the model serving a server, read without touching weights."""
+
+    version: int | None  # None: the shipped base model
+    network: str  # e.g. "3 × LSTM-64"
+    val_loss: float | None  # nats per letter on the validation names it was judged on
+    trained_at: float | None  # unix seconds; None when unknown
+    trained_on: str  # e.g. "1235 dinosaur names" or "48 names from this server"

@@ -20,10 +20,12 @@ import logging
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from model import BASE_CHECKPOINT, CheckpointError, NameModel, load_checkpoint, remove_stale_temp_files
 
+from bot.services.records import ModelInfo
 from bot.services.store import ModelVersion, Store, VersionStatus
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,18 @@ class ServedModel:
     @property
     def is_base(self) -> bool:
         return self.version is None
+
+    def describe(self) -> ModelInfo:
+        """The facts a reply shows about this model, so the Discord layer never reads weights."""
+        config, meta = self.model.config, self.model.metadata
+        network = f"{len(self.model.members)} × {config.cell.upper()}-{config.hidden}"
+        if self.is_base:
+            created = meta.get("created")
+            trained_at = datetime.fromisoformat(created).timestamp() if created else None
+            return ModelInfo(None, network, self.val_loss, trained_at,
+                             f"{meta.get('train_names', '?')} dinosaur names")
+        return ModelInfo(self.version, network, self.val_loss, self.trained_at,
+                         f"{self.names_count} names from this server")
 
 
 class ModelRegistry:

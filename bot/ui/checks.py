@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 
 async def is_admin(interaction: discord.Interaction) -> bool:
+    """Manage Server here, or the bot's owner; raises :class:`NotAdmin` (or NoPrivateMessage)."""
     if interaction.guild is None:
         raise app_commands.NoPrivateMessage()
     if interaction.permissions.manage_guild:
@@ -25,6 +26,23 @@ async def is_admin(interaction: discord.Interaction) -> bool:
     if await interaction.client.is_owner(interaction.user):
         return True
     raise NotAdmin()
+
+
+async def can_moderate(interaction: discord.Interaction) -> bool:
+    """Manage Server or the bot's owner, as a yes/no (``is_admin`` raises for a no)."""
+    try:
+        return await is_admin(interaction)
+    except NotAdmin:
+        return False
+
+
+def in_server() -> Callable:
+    """Refuse in DMs at run time: ``guild_only`` only hides a command in Discord's client."""
+    def predicate(interaction: discord.Interaction) -> bool:
+        if interaction.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        return True
+    return app_commands.check(predicate)
 
 
 def admin_only() -> Callable:

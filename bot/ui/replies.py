@@ -12,33 +12,23 @@ import secrets
 import discord
 from discord import app_commands
 
-from model import ModelError
-
-from bot.errors import DinoBotError, StorageError
+from bot.errors import member_message
+from bot.ui.look import fit
 
 log = logging.getLogger(__name__)
-
-MAX_MESSAGE = 2000
-
 
 class NotAdmin(app_commands.CheckFailure):
     def __init__(self) -> None:
         super().__init__("Only members with **Manage Server** (or the bot's owner) can do that. Nothing was changed.")
 
 
-def clip(text: str, limit: int = MAX_MESSAGE) -> str:
-    """Fit Discord's limits: cut with an ellipsis rather than have the API refuse the reply."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
     """Reply privately whether or not the interaction was already answered or deferred."""
-    text = clip(text)
-    mentions = discord.AllowedMentions.none()
+    text = fit(text)
     if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=mentions)
+        await interaction.followup.send(text, ephemeral=True)
     else:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=mentions)
+        await interaction.response.send_message(text, ephemeral=True)
 
 
 def friendly_message(error: BaseException) -> str | None:
@@ -53,11 +43,7 @@ def friendly_message(error: BaseException) -> str | None:
         return str(NotAdmin())
     if isinstance(error, app_commands.CheckFailure):
         return str(error) or "You can't use this command here."
-    if isinstance(error, StorageError):
-        return None  # the operator has to act: log it with an id
-    if isinstance(error, (DinoBotError, ModelError, ValueError)):
-        return str(error)
-    return None
+    return member_message(error)
 
 
 async def report_error(interaction: discord.Interaction, error: BaseException) -> None:

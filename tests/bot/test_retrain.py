@@ -126,7 +126,8 @@ async def test_edits_are_throttled_but_the_final_one_is_never_dropped(slow_dino)
     gaps = [later - earlier for earlier, later in zip(times, times[1:-1])]  # the final edit is not held back
     assert gaps and all(gap >= retrain_cog.EDIT_INTERVAL * 0.9 for gap in gaps), gaps
     assert times[-1] - times[-2] < retrain_cog.EDIT_INTERVAL  # the summary came as soon as the job ended
-    assert job.snapshot.epoch + job.snapshot.member * job.snapshot.epochs > len(times)  # far more updates than edits
+    p = job.snapshot.progress
+    assert p.epoch + p.member * p.epochs > len(times)  # far more updates than edits
     fake.assert_clean()
 
 

@@ -85,7 +85,7 @@ async def test_a_running_fine_tune_pauses_while_interactions_arrive(fake, tmp_pa
         for user in range(6):
             await bot.store.names.submit(GUILD_A, 9000 + user, f"zorgo{'abcdef'[user]}saurus")
         job = await bot.trainer.request(GUILD_A, ADMIN.id)
-        while job.snapshot.epoch < 1:
+        while job.snapshot.progress is None:
             await asyncio.sleep(0.01)
         deadline = time.monotonic() + 10
         while not paused.is_set() and time.monotonic() < deadline:

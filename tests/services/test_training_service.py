@@ -71,7 +71,7 @@ async def until(predicate, timeout: float = 10.0) -> None:
 
 async def first_epoch(job: TrainingJob) -> None:
     async for snapshot in job.updates():
-        if snapshot.epoch >= 1 or snapshot.status.finished:
+        if (snapshot.progress and snapshot.progress.epoch >= 1) or snapshot.status.finished:
             return
 
 
@@ -215,8 +215,8 @@ async def test_progress_reaches_listeners_on_the_loop_thread(store, registry) ->
     assert statuses[0] is JobStatus.RUNNING and statuses[-1] is JobStatus.DONE
     fractions = [f for _, f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    running_ones = [s for s in snapshots if s.status is JobStatus.RUNNING and s.epochs]
-    assert running_ones and running_ones[0].members == len(registry.base.model.members)
+    running_ones = [s for s in snapshots if s.status is JobStatus.RUNNING and s.progress]
+    assert running_ones and running_ones[0].progress.members == len(registry.base.model.members)
     assert "% done" in running_ones[-1].describe() and snapshots[-1].outcome is not None
 
 

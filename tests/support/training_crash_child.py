@@ -81,7 +81,7 @@ async def main(db: str, models_dir: str, guild: int, mode: str) -> None:
     if mode == "write":
         die_when_a_temp_file_is_fsynced()
     job = await service.request(guild, 1)
-    job.add_listener(lambda s: s.epoch and print("P", s.epoch, flush=True))
+    job.add_listener(lambda s: s.progress and print("P", s.progress.epoch, flush=True))
     submitter = asyncio.create_task(submit_forever(store, guild))
     outcome = await job.wait()
     submitter.cancel()

@@ -12,7 +12,6 @@ limits anyway).
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import threading
 import time
@@ -22,7 +21,7 @@ from typing import AsyncIterator, Callable
 from model import Progress
 
 from bot.errors import DinoBotError
-from bot.services.store import Trigger
+from bot.services.records import TextEnum, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +36,12 @@ class NotEnoughNames(DinoBotError):
                          f"this server has {have}.")
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(TextEnum):
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"  # finished and judged: see Outcome.promoted
     CANCELLED = "cancelled"
     FAILED = "failed"
-
-    def __str__(self) -> str:
-        return str(self.value)
 
     @property
     def finished(self) -> bool:
@@ -69,31 +65,40 @@ class Outcome:
 
 @dataclass(frozen=True)
 class JobSnapshot:
-    """One consistent view of a job, safe to keep and to read from anywhere."""
+    """One consistent view of a job, safe to keep and to read from anywhere.
+
+    ``progress`` is the training loop's own latest report, passed through unchanged (None until
+    the first epoch ends), so the reply shows exactly what the model reported.
+    """
 
     status: JobStatus
-    epoch: int = 0
-    epochs: int = 0
-    member: int = 0  # ensemble member being trained (0-based) and how many there are
-    members: int = 0
-    train_loss: float | None = None
-    val_loss: float | None = None
-    best_val_loss: float | None = None
-    fraction: float = 0.0
-    eta: float | None = None  # seconds left, if every remaining epoch runs
-    elapsed: float = 0.0
+    progress: Progress | None = None
     outcome: Outcome | None = None
+
+    @property
+    def fraction(self) -> float:
+        if self.status is JobStatus.DONE:
+            return 1.0
+        return self.progress.fraction if self.progress else 0.0
 
     @property
     def percent(self) -> int:
         return int(self.fraction * 100)
 
+    @property
+    def eta(self) -> float | None:
+        """Seconds left, if every remaining epoch runs; 0 once done, None before the first epoch."""
+        if self.status is JobStatus.DONE:
+            return 0.0
+        return self.progress.eta if self.progress and not self.status.finished else None
+
     def describe(self) -> str:
         """A one-line status for a chat reply, e.g. "running: 40 % done, about 3 s left"."""
-        if self.status is JobStatus.RUNNING and self.epochs:
+        p = self.progress
+        if self.status is JobStatus.RUNNING and p is not None:
             eta = f", about {self.eta:.0f} s left" if self.eta is not None else ""
-            return (f"running: {self.percent} % done (model {self.member + 1}/{self.members}, "
-                    f"epoch {self.epoch}/{self.epochs}){eta}")
+            return (f"running: {self.percent} % done (model {p.member + 1}/{p.members}, "
+                    f"epoch {p.epoch}/{p.epochs}){eta}")
         if self.outcome is not None:
             return f"{self.status}: {self.outcome.reason}"
         return str(self.status)
@@ -188,19 +193,12 @@ class TrainingJob:
         """Take one epoch's report from the training thread (via call_soon_threadsafe)."""
         if self.done:
             return
-        self._publish(replace(
-            self._snapshot, epoch=p.epoch, epochs=p.epochs, member=p.member, members=p.members,
-            train_loss=p.train_loss, val_loss=p.val_loss, best_val_loss=p.best_val_loss,
-            fraction=p.fraction, eta=p.eta, elapsed=p.elapsed,
-        ))
+        self._publish(replace(self._snapshot, progress=p))
 
     def finish(self, status: JobStatus, outcome: Outcome) -> None:
         if self.done:
             return
-        fraction = 1.0 if status is JobStatus.DONE else self._snapshot.fraction
-        eta = 0.0 if status is JobStatus.DONE else None
-        self._publish(replace(self._snapshot, status=status, outcome=outcome,
-                              fraction=fraction, eta=eta))
+        self._publish(replace(self._snapshot, status=status, outcome=outcome))
 
     def _publish(self, snapshot: JobSnapshot) -> None:
         self._snapshot = snapshot
