@@ -287,21 +287,21 @@ async def test_scheduler_picks_guilds_with_enough_new_names(store, registry) -> 
     await add_names(store, G3)
     await store.settings.update(G3, ADMIN, schedule_enabled=False)
     async with await running(store, registry) as service:
-        jobs = await service.run_schedule_once()
+        jobs = await service.scheduler.run_once()
         assert [j.guild_id for j in jobs] == [G1] and jobs[0].trigger == "schedule"
         assert (await jobs[0].wait()).promoted
-        assert await service.run_schedule_once() == []  # G1's names are all trained on now
+        assert await service.scheduler.run_once() == []  # G1's names are all trained on now
 
 
 async def test_scheduler_waits_for_new_names_after_a_discarded_attempt(store, registry) -> None:
     await add_names(store, G1, NAMES[:12])
     strict = replace(FAST, tolerance=-10.0)
     async with await running(store, registry, strict) as service:
-        (job,) = await service.run_schedule_once()
+        (job,) = await service.scheduler.run_once()
         assert not (await job.wait()).promoted
-        assert await service.run_schedule_once() == []  # same names: same verdict, skip
+        assert await service.scheduler.run_once() == []  # same names: same verdict, skip
         await add_names(store, G1, NAMES[12:17])  # min_new_names more
-        assert [j.guild_id for j in await service.run_schedule_once()] == [G1]
+        assert [j.guild_id for j in await service.scheduler.run_once()] == [G1]
 
 
 async def test_the_periodic_scheduler_runs_by_itself(store, registry) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 
-from model import FitResult, NameModel, Progress, TrainConfig, evaluate, fine_tune, sample_names
+from model import FitResult, NameModel, Progress, TrainConfig, evaluate, fine_tune, replay_samples, sample_names
 
 from bot.services.registry import ServedModel
 
@@ -70,10 +70,7 @@ def split_holdout(names: Sequence[str], fraction: float,
 
 def base_validation_names(base: NameModel, count: int, seed: int) -> tuple[str, ...]:
     """The fixed base-model samples in every validation set (same seed, same names)."""
-    if count <= 0:
-        return ()
-    samples = sample_names(base, count, rng=seed)
-    return tuple(s.name for s in samples if s.complete)
+    return tuple(replay_samples(base, count, seed=seed)) if count > 0 else ()
 
 
 def replay_pool(plan: TrainingPlan, ratio: float) -> tuple[str, ...]:
@@ -89,9 +86,7 @@ def replay_pool(plan: TrainingPlan, ratio: float) -> tuple[str, ...]:
         return plan.replay_names
     wanted = max(200, math.ceil(ratio * len(plan.train_names)) * 2)
     avoid = set(plan.val_names) | set(plan.all_names)
-    samples = sample_names(plan.base, wanted, avoid=avoid,
-                           rng=plan.replay_seed)
-    return tuple(s.name for s in samples if s.complete)
+    return tuple(replay_samples(plan.base, wanted, avoid=avoid, seed=plan.replay_seed))
 
 
 def run_fine_tune(plan: TrainingPlan, config: TrainConfig, replay_ratio: float, samples: int,

@@ -19,10 +19,8 @@ Dying before 2 leaves a checkpoint no row refers to; the registry removes it at 
 (and the next fine-tune would reuse its number anyway). Dying before 3 is nothing: a restart
 serves what the database says.
 
-The periodic scheduler asks, every ``schedule_minutes``, for fine-tunes of servers with
-enough untrained names. A server whose last attempt was discarded is left alone until it has
-``min_new_names`` more approved names, so a server whose names never help is not retrained
-every tick.
+The periodic scheduler (:mod:`bot.services.training.scheduler`) asks for fine-tunes of servers
+with enough untrained names.
 """
 from __future__ import annotations
 
@@ -52,6 +50,7 @@ from bot.services.training.fine_tune import (
     run_fine_tune,
     split_holdout,
 )
+from bot.services.training.scheduler import Scheduler
 from bot.services.training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ class TrainingService:
         self._ids = itertools.count(1)
         self._base_val: tuple[str, ...] | None = None
         self._worker: asyncio.Task | None = None
-        self._scheduler: asyncio.Task | None = None
+        self.scheduler = Scheduler(self)
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -94,8 +93,7 @@ class TrainingService:
         if self._worker is not None:
             return
         self._worker = asyncio.create_task(self._work(), name="dinobot-training-worker")
-        if self.settings.schedule_minutes > 0:
-            self._scheduler = asyncio.create_task(self._schedule(), name="dinobot-scheduler")
+        self.scheduler.start()
 
     async def close(self) -> None:
         """Stop the scheduler, cancel queued and running jobs, wait, shut the thread down.
@@ -106,10 +104,7 @@ class TrainingService:
         if self._closed:
             return
         self._closed = True
-        if self._scheduler is not None:
-            self._scheduler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scheduler
+        await self.scheduler.stop()
         for job in list(self._jobs.values()):
             job.cancel(SHUTDOWN_REASON)
         self._queue.put_nowait(None)  # wakes the worker, which then exits
@@ -173,42 +168,6 @@ class TrainingService:
             await self.store.audit.log(guild_id, requested_by, "finetune.cancel",
                                         {"job": job.id})
         return True
-
-    # ------------------------------------------------------------------ scheduler
-
-    async def run_schedule_once(self) -> list[TrainingJob]:
-        """Request fine-tunes for the guilds the schedule says are due; the jobs queued."""
-        due = await self.store.names.guilds_with_new(self.settings.min_new_names,
-                                                     only_scheduled=True)
-        jobs = []
-        for guild_id in due:
-            if self.job(guild_id) is not None or await self._recently_discarded(guild_id):
-                continue
-            try:
-                jobs.append(await self.request(guild_id, None, Trigger.SCHEDULE))
-            except NotEnoughNames as exc:
-                log.info("guild %d not scheduled: %s", guild_id, exc)
-        return jobs
-
-    async def _recently_discarded(self, guild_id: int) -> bool:
-        """Whether the last attempt was discarded and too few names arrived since."""
-        versions = await self.store.versions.list(guild_id)
-        if not versions or versions[-1].status is VersionStatus.PROMOTED:
-            return False
-        approved = await self.store.names.count(guild_id, Status.APPROVED)
-        return approved - versions[-1].names_used < self.settings.min_new_names
-
-    async def _schedule(self) -> None:
-        interval = self.settings.schedule_minutes * 60.0
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                jobs = await self.run_schedule_once()
-            except Exception:  # the next tick may well work; never let the loop die
-                log.exception("scheduled fine-tune check failed")
-                continue
-            if jobs:
-                log.info("scheduler queued fine-tunes for guilds %s", [j.guild_id for j in jobs])
 
     # ------------------------------------------------------------------ the worker
 
