@@ -30,8 +30,19 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from model import (BASE_CHECKPOINT, CharModel, ModelConfig, NameModel, TrainConfig, evaluate,  # noqa: E402
-                   load_checkpoint, read_names, sample_names, train_path, val_path)
+from model import (  # noqa: E402
+    BASE_CHECKPOINT,
+    CharModel,
+    ModelConfig,
+    NameModel,
+    TrainConfig,
+    evaluate,
+    load_checkpoint,
+    read_names,
+    sample_names,
+    train_path,
+    val_path,
+)
 from model.training import Adam, EncodedCorpus, clip_gradients, run_epochs  # noqa: E402
 from model.vocab import encode  # noqa: E402
 
@@ -150,7 +161,7 @@ def bench_time_to_quality(threshold: float = 1.66) -> None:
                 hit.update(epoch=p.epoch, train=p.elapsed, wall=time.perf_counter() - wall)
 
         run_epochs(CharModel.create(config, np.random.default_rng(0)), lambda rng: EncodedCorpus(train_names),
-                   val_names, TrainConfig(epochs=40, lr=lr, patience=6), progress, lambda: bool(hit))
+                   val_names, TrainConfig(epochs=40, lr=lr, patience=6), progress, lambda hit=hit: bool(hit))
         label = f"{config.cell}-{config.hidden}"
         if hit:
             print(f"{label}: epoch {hit['epoch']}, {hit['train']:.2f} s of training, "

@@ -14,15 +14,14 @@ from importlib.metadata import PackageNotFoundError, version
 import discord
 from discord.ext import commands
 
-from model import read_names
-
-from bot.ui.command_sync import sync_if_changed
 from bot.config import Config
 from bot.services.generation import NameGenerator
 from bot.services.registry import ModelRegistry
-from bot.ui.replies import report_error
 from bot.services.store import Store
 from bot.services.training.service import TrainingService
+from bot.ui.command_sync import sync_if_changed
+from bot.ui.replies import report_error
+from model import read_names
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,17 @@ from .checkpoint import load_checkpoint, remove_stale_temp_files, save_checkpoin
 from .corpus import BASE_CHECKPOINT, corpus_dir, read_names, train_path, val_path
 from .ensemble import NameModel, evaluate
 from .errors import CheckpointError, CorpusError, InvalidName, ModelError
-from .recipes import DEFAULT_MEMBERS, DEFAULT_MODEL, DEFAULT_TRAINING, FINE_TUNING, FitResult, fine_tune, replay_samples, train_model
 from .network import CharModel, ModelConfig
+from .recipes import (
+    DEFAULT_MEMBERS,
+    DEFAULT_MODEL,
+    DEFAULT_TRAINING,
+    FINE_TUNING,
+    FitResult,
+    fine_tune,
+    replay_samples,
+    train_model,
+)
 from .sampling import Sample, sample_names, score_name
 from .training import Progress, TrainConfig
 from .vocab import ALPHABET, MAX_NAME_LEN, MIN_NAME_LEN, normalize_name, normalize_prefix

@@ -14,9 +14,25 @@ from pathlib import Path
 
 import numpy as np
 
-from . import (BASE_CHECKPOINT, DEFAULT_MEMBERS, DEFAULT_MODEL, DEFAULT_TRAINING, CheckpointError,
-               CorpusError, InvalidName, ModelConfig, Progress, load_checkpoint, read_names,
-               sample_names, save_checkpoint, score_name, train_model, train_path, val_path)
+from . import (
+    BASE_CHECKPOINT,
+    DEFAULT_MEMBERS,
+    DEFAULT_MODEL,
+    DEFAULT_TRAINING,
+    CheckpointError,
+    CorpusError,
+    InvalidName,
+    ModelConfig,
+    Progress,
+    load_checkpoint,
+    read_names,
+    sample_names,
+    save_checkpoint,
+    score_name,
+    train_model,
+    train_path,
+    val_path,
+)
 from .ensemble import evaluate
 from .training import with_overrides
 

@@ -13,8 +13,8 @@ from typing import Sequence
 import numpy as np
 
 from .cells import State
-from .network import PARAM_NAMES, CharModel, ModelConfig
 from .corpus import EncodedCorpus
+from .network import PARAM_NAMES, CharModel, ModelConfig
 
 _ROW_BLOCK = 256
 

@@ -14,11 +14,10 @@ from typing import Collection, Sequence
 
 import numpy as np
 
-
-from .network import CharModel, ModelConfig
-from .ensemble import NameModel, evaluate
-from .sampling import sample_names
 from .corpus import EncodedCorpus
+from .ensemble import NameModel, evaluate
+from .network import CharModel, ModelConfig
+from .sampling import sample_names
 from .training import Progress, ProgressFn, StopFn, TrainConfig, run_epochs
 
 # The shipped checkpoint's recipe: three 64-unit LSTMs, dropout 0.2 before the output layer,

@@ -22,6 +22,7 @@ from bot.config import Config  # noqa: E402
 from tests.support.fake_discord import FakeDiscord  # noqa: E402
 from tests.support.harness import GUILD_A, GUILD_B, OWNER, Harness, make_config, make_guild  # noqa: E402
 
+
 @pytest.fixture
 def bot_config(tmp_path: Path) -> Config:
     return make_config(tmp_path / "data")

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands

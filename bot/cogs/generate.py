@@ -39,7 +39,10 @@ def names_embed(result: Generated, known_configured: bool) -> discord.Embed:
     return embed
 
 
-class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dino:more:(?P<prefix>[a-z]{0,31}):(?P<count>\d{1,2}):(?P<temp>\d{1,3})"):
+MORE_TEMPLATE = r"dino:more:(?P<prefix>[a-z]{0,31}):(?P<count>\d{1,2}):(?P<temp>\d{1,3})"
+
+
+class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=MORE_TEMPLATE):
     """Re-rolls with the same options. Its state lives in the custom id, so it survives restarts."""
 
     def __init__(self, prefix: str, count: int, temperature: float) -> None:

@@ -26,12 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from model import NameModel, Sample, normalize_prefix, sample_names, score_name
-
 from bot.errors import DinoBotError
 from bot.services.records import ModelInfo
 from bot.services.registry import ModelRegistry, ServedModel
 from bot.services.store import Store
+from model import NameModel, Sample, normalize_prefix, sample_names, score_name
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +197,7 @@ class NameGenerator:
                             if not request.future.done():
                                 request.future.set_exception(exc)
                         continue
-                    for request, samples in zip(group, results):
+                    for request, samples in zip(group, results, strict=True):
                         if not request.future.done():  # the interaction may have given up
                             request.future.set_result(samples)
         finally:

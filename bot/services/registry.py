@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from model import BASE_CHECKPOINT, CheckpointError, NameModel, load_checkpoint, remove_stale_temp_files
-
 from bot.services.records import ModelInfo
 from bot.services.store import ModelVersion, Store, VersionStatus
+from model import BASE_CHECKPOINT, CheckpointError, NameModel, load_checkpoint, remove_stale_temp_files
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_config
-from model import BASE_CHECKPOINT
+from model import BASE_CHECKPOINT, train_path, val_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -12,9 +12,24 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_defaults_work_without_any_settings():
     config = load_config(environ={})
     assert config.token is None and config.dev_guild_id is None
-    assert config.data_dir == Path("data") and config.db_path == Path("data/dinobot.sqlite3")
-    assert config.base_checkpoint == BASE_CHECKPOINT and config.base_corpus == ()
+    assert config.data_dir == Path("var") and config.db_path == Path("var/dinobot.sqlite3")
+    assert config.base_checkpoint == BASE_CHECKPOINT
+    assert config.base_corpus == (train_path(), val_path()) == (ROOT / "data" / "dinos_train.txt",
+                                                                ROOT / "data" / "dinos_val.txt")
     assert config.daily_limit == 20 and config.training.schedule_minutes == 60
+
+
+def test_runtime_state_is_ignored_by_git_and_apart_from_the_corpus():
+    """Nothing the bot writes may sit unignored beside the committed corpus."""
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert "/var/" in ignored and "data/*" not in ignored
+    assert sorted(p.name for p in (ROOT / "data").iterdir()) == ["README.md", "dinos_train.txt", "dinos_val.txt"]
+
+
+def test_an_explicit_empty_base_corpus_turns_the_known_list_off(monkeypatch):
+    monkeypatch.delenv("DINO_CORPUS_DIR", raising=False)
+    assert load_config(environ={"DINOBOT_BASE_CORPUS": ""}).base_corpus == ()
+    assert load_config(environ={"DINOBOT_BASE_CORPUS": "  "}).base_corpus == ()
 
 
 def test_every_key_is_read(tmp_path):

@@ -7,9 +7,8 @@ import pytest
 
 from bot.services.store import Status
 from model import score_name
-from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, OTHER_MEMBER, Harness
-from tests.support.harness import make_config
 from tests.support.fake_discord import FakeUser
+from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, OTHER_MEMBER, Harness, make_config
 
 EPHEMERAL = 64
 MANAGE_GUILD_VALUE = 32

@@ -13,8 +13,7 @@ from dataclasses import replace
 
 from bot.services.training.jobs import JobStatus
 from model import TrainConfig
-from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, OTHER_MEMBER, Harness
-from tests.support.harness import make_config
+from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, OTHER_MEMBER, Harness, make_config
 
 EPHEMERAL = 64
 STARTS = ("glim", "quil", "bron", "zeph", "moss", "velv", "crum", "thist", "pebb", "rumbl", "snorf", "wib")

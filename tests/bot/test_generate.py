@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from model import sample_names
-
 from tests.support.harness import GUILD_A, GUILD_B, MEMBER
 
 EPHEMERAL = 64

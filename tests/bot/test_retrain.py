@@ -15,8 +15,7 @@ import pytest
 from bot.cogs import retrain as retrain_cog
 from bot.services.training.jobs import JobStatus
 from model import TrainConfig
-from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, Harness
-from tests.support.harness import make_config
+from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, Harness, make_config
 
 EPHEMERAL = 64
 NAMES = ("glimmerosaurus", "quillodon", "brontofex", "zephyraptor", "mossasaurus", "velvetops",
@@ -123,7 +122,8 @@ async def test_edits_are_throttled_but_the_final_one_is_never_dropped(slow_dino)
     job.cancel("test over")
     await handle.wait_for(lambda h: is_summary(h.edits[-1]), timeout=5, what="the summary")
     times = [r.at for r in handle.requests if r.method == "PATCH"]
-    gaps = [later - earlier for earlier, later in zip(times, times[1:-1])]  # the final edit is not held back
+    # the final edit is not held back
+    gaps = [later - earlier for earlier, later in zip(times, times[1:-1], strict=False)]
     assert gaps and all(gap >= retrain_cog.EDIT_INTERVAL * 0.9 for gap in gaps), gaps
     assert times[-1] - times[-2] < retrain_cog.EDIT_INTERVAL  # the summary came as soon as the job ended
     p = job.snapshot.progress

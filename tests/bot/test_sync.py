@@ -8,7 +8,7 @@ from dataclasses import replace
 import discord
 from discord import app_commands
 
-from tests.support.harness import GUILD_A, Harness, MEMBER, _TestDinoBot
+from tests.support.harness import GUILD_A, MEMBER, Harness, _TestDinoBot
 
 EXPECTED = {"dinoname", "dinoinfo", "submit", "names", "review", "settings", "retrain"}
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from model import CheckpointError, evaluate, load_checkpoint, remove_stale_temp_files, save_checkpoint
-
 from tests.support.model_helpers import TINY_CORPUS, tiny_model
 
 
@@ -16,7 +15,7 @@ def test_round_trip_keeps_weights_and_metadata(tmp_path, cell):
     path = save_checkpoint(model, tmp_path / "sub" / "m.npz", val_loss=1.23, note="hello")
     loaded = load_checkpoint(path)
     assert loaded.config == model.config and len(loaded.members) == 2
-    for a, b in zip(model.members, loaded.members):
+    for a, b in zip(model.members, loaded.members, strict=True):
         for key in a.params:
             np.testing.assert_array_equal(a.params[key], b.params[key])
     assert loaded.metadata["val_loss"] == 1.23 and loaded.metadata["note"] == "hello"

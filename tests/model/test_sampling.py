@@ -3,7 +3,6 @@ import pytest
 
 from model import BASE_CHECKPOINT, InvalidName, load_checkpoint, read_names, sample_names, score_name, train_path
 from model.vocab import encode
-
 from tests.support.model_helpers import tiny_model
 
 
@@ -72,7 +71,7 @@ def test_step_by_step_probabilities_match_the_scored_nll(base):
     name = "stegosaurus"
     ids, targets = [-1] + encode(name), encode(name) + [0]
     state, total = base.zero_state(1), 0.0
-    for inp, tgt in zip(ids, targets):
+    for inp, tgt in zip(ids, targets, strict=True):
         probs, state = base.step(np.array([inp]), state)
         total -= np.log(probs[0, tgt])
     assert total / len(ids) == pytest.approx(score_name(base, name), rel=1e-4)

@@ -3,10 +3,22 @@ import threading
 import numpy as np
 import pytest
 
-from model import (BASE_CHECKPOINT, CharModel, ModelConfig, NameModel, TrainConfig, evaluate, fine_tune,
-                   load_checkpoint, read_names, sample_names, train_model, train_path, val_path)
+from model import (
+    BASE_CHECKPOINT,
+    CharModel,
+    ModelConfig,
+    NameModel,
+    TrainConfig,
+    evaluate,
+    fine_tune,
+    load_checkpoint,
+    read_names,
+    sample_names,
+    train_model,
+    train_path,
+    val_path,
+)
 from model.training import EncodedCorpus, train
-
 from tests.support.model_helpers import TINY_CORPUS, tiny_model
 
 

@@ -2,7 +2,8 @@ import string
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from model import InvalidName, normalize_name, normalize_prefix
 from model.vocab import END_ID, decode, decode_rows, encode, encode_batch

@@ -21,8 +21,8 @@ from bot.errors import (
     SchemaTooNew,
     StorageError,
 )
-from bot.services.store.migrations import MIGRATIONS, SCHEMA_VERSION, split_statements
 from bot.services.store import DAY_SECONDS, GuildSettings, Status, Store
+from bot.services.store.migrations import MIGRATIONS, SCHEMA_VERSION, split_statements
 from model.errors import InvalidName
 from tests.support.db_checks import integrity, latest_promoted, untrained
 from tests.support.name_factory import name_for

@@ -24,8 +24,8 @@ import pytest
 from bot.services.registry import ModelRegistry
 from bot.services.store import Store, VersionStatus
 from bot.services.training.service import TrainingService
-from tests.support.db_checks import integrity
 from tests.services.test_training_service import FAST, NAMES, add_names
+from tests.support.db_checks import integrity
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = REPO / "tests" / "support" / "training_crash_child.py"

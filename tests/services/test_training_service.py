@@ -19,9 +19,9 @@ import pytest
 from bot.errors import DinoBotError
 from bot.services.registry import ModelRegistry, ServedModel
 from bot.services.store import Store, VersionStatus
-from bot.services.training.service import SHUTDOWN_REASON, TrainingService
-from bot.services.training.jobs import JobStatus, NotEnoughNames, TrainingJob
 from bot.services.training.fine_tune import TrainingPlan, replay_pool, run_fine_tune, split_holdout
+from bot.services.training.jobs import JobStatus, NotEnoughNames, TrainingJob
+from bot.services.training.service import SHUTDOWN_REASON, TrainingService
 from bot.services.training.settings import TrainingSettings
 from model import TrainConfig, sample_names
 from tests.support.model_helpers import tiny_model

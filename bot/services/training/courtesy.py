@@ -21,7 +21,8 @@ class Courtesy:
     read from the training thread, so it must be cheap and thread-safe (an attribute read)."""
 
     def __init__(self, last_activity: Callable[[], float], quiet: float = 0.2, max_share: float = 0.5,
-                 grace: float = 1.0, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+                 grace: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         if not 0.0 <= max_share < 1.0:
             raise ValueError(f"max_share must be in [0, 1), not {max_share}")
         self._last_activity = last_activity

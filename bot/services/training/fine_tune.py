@@ -18,10 +18,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
-
-from model import FitResult, NameModel, Progress, TrainConfig, evaluate, fine_tune, replay_samples, sample_names
-
 from bot.services.registry import ServedModel
+from model import FitResult, NameModel, Progress, TrainConfig, evaluate, fine_tune, replay_samples, sample_names
 
 
 @dataclass(frozen=True)

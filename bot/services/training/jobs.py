@@ -18,10 +18,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import AsyncIterator, Callable
 
-from model import Progress
-
 from bot.errors import DinoBotError
 from bot.services.records import TextEnum, Trigger
+from model import Progress
 
 log = logging.getLogger(__name__)
 

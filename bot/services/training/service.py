@@ -25,7 +25,6 @@ with enough untrained names.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
@@ -34,13 +33,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from model import NameModel, Progress, save_checkpoint
-
-from bot.services.training.courtesy import Courtesy
 from bot.errors import DinoBotError
 from bot.services.registry import ModelRegistry, ServedModel
 from bot.services.store import Status, Store, Trigger, VersionStatus
-from bot.services.training.jobs import JobStatus, NotEnoughNames, Outcome, TrainingJob
+from bot.services.training.courtesy import Courtesy
 from bot.services.training.fine_tune import (
     TrainingPlan,
     TrainingRun,
@@ -50,8 +46,10 @@ from bot.services.training.fine_tune import (
     run_fine_tune,
     split_holdout,
 )
+from bot.services.training.jobs import JobStatus, NotEnoughNames, Outcome, TrainingJob
 from bot.services.training.scheduler import Scheduler
 from bot.services.training.settings import TrainingSettings
+from model import NameModel, Progress, save_checkpoint
 
 log = logging.getLogger(__name__)
 
