@@ -359,6 +359,7 @@ async def test_settings_show_and_update(dino):
     current = fields(shown)
     assert current["Review (`review`)"].startswith("**Off**")
     assert "disabled" not in current and current["Scheduled fine-tuning (`scheduled_training`)"].startswith("**On**")
+    assert "Last changed" not in current  # nobody has changed anything yet
 
     handle = await dino.fake.slash("settings", {"review": True, "scheduled_training": False}, user=ADMIN)
     updated = await reply_of(handle)
@@ -366,6 +367,7 @@ async def test_settings_show_and_update(dino):
     assert updated["content"] == ("Updated. Review: off → **on**; Scheduled fine-tuning: on → **off**.")
     assert fields(updated)["Review (`review`)"].startswith("**On**")
     assert fields(updated)["Scheduled fine-tuning (`scheduled_training`)"].startswith("**Off**")
+    assert fields(updated)["Last changed"].startswith(f"by <@{ADMIN.id}> <t:")
     settings = await dino.bot.store.settings.get(GUILD_A)
     assert (settings.review_required, settings.schedule_enabled) == (True, False)
     (entry,) = await dino.bot.store.audit.recent(GUILD_A)
