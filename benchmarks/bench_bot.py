@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import DinoBot  # noqa: E402
 from bot.config import Config  # noqa: E402
-from bot.training_settings import TrainingSettings  # noqa: E402
-from model import FINE_TUNING, load_checkpoint, sample_names, BASE_CHECKPOINT  # noqa: E402
-from tests.fake_discord import FakeDiscord, FakeGuild, FakeUser  # noqa: E402
+from bot.services.training.settings import TrainingSettings  # noqa: E402
+from model import BASE_CHECKPOINT, FINE_TUNING, load_checkpoint, sample_names  # noqa: E402
+from tests.support.fake_discord import FakeDiscord, FakeGuild, FakeUser  # noqa: E402
 
 GUILD = 1000
 OTHER = 2000
@@ -90,7 +90,7 @@ async def main(reps: int, concurrency: int) -> None:
             task = asyncio.create_task(bot.connect())
             await fake.wait_for_ready()
             for i, name in enumerate(server_names):
-                await bot.store.submit(GUILD, 50_000 + i, name)
+                await bot.store.names.submit(GUILD, 50_000 + i, name)
             results: dict[str, list[tuple[float, float]]] = {"ping": [], "dinoname": [], "dinoname+ft": [],
                                                              "ping+ft": []}
             finetune_seconds, still_running = [], []
@@ -101,7 +101,7 @@ async def main(reps: int, concurrency: int) -> None:
                     lat = await burst(fake, cmd, opts, concurrency, users, OTHER)
                     results[label].append((percentile(lat, 0.5), percentile(lat, 0.99)))
                 job = await bot.trainer.request(GUILD, None, "admin")
-                while job.snapshot.epoch < 1:  # in the thread and past its set-up
+                while job.snapshot.progress is None:  # in the thread and past its set-up
                     await asyncio.sleep(0.01)
                 for label, cmd, opts in (("dinoname+ft", "dinoname", {"count": 5}), ("ping+ft", "ping", {})):
                     lat = await burst(fake, cmd, opts, concurrency, users, OTHER)
@@ -137,17 +137,19 @@ async def real_process(concurrency: int, reps: int) -> None:
             try:
                 await fake.wait_for_ready(timeout=60)
                 handles = await asyncio.gather(*(fake.slash("submit", {"name": n}, user=u, guild=GUILD)
-                                                 for n, u in zip(server_names, users)))
+                                                 for n, u in zip(server_names, users, strict=True)))
                 await asyncio.gather(*(h.response(timeout=60) for h in handles))
                 await burst(fake, "dinoname", {"count": 5}, concurrency, users, GUILD)  # warm-up
                 idle, busy = [], []
                 for _ in range(reps):
-                    idle.append(percentile(await burst(fake, "dinoname", {"count": 5}, concurrency, users, GUILD), 0.99))
+                    idle.append(percentile(await burst(fake, "dinoname", {"count": 5}, concurrency, users, GUILD),
+                                           0.99))
                     retrain = await fake.slash("retrain", user=admin, guild=GUILD)
                     await retrain.response(timeout=30)
                     await retrain.wait_for_edits(1, timeout=30)  # the fine-tune is under way
-                    busy.append(percentile(await burst(fake, "dinoname", {"count": 5}, concurrency, users, GUILD), 0.99))
-                    await fake.wait_until(lambda: retrain.edits and not retrain.edits[-1].get("components"),
+                    busy.append(percentile(await burst(fake, "dinoname", {"count": 5}, concurrency, users, GUILD),
+                                           0.99))
+                    await fake.wait_until(lambda r=retrain: r.edits and not r.edits[-1].get("components"),
                                           timeout=120, what="the /retrain summary")
                 rss = psutil.Process(child.pid).memory_info().rss / 2**20
             finally:

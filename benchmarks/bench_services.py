@@ -41,10 +41,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.registry import ModelRegistry  # noqa: E402
-from bot.store import Store  # noqa: E402
-from bot.training import TrainingService  # noqa: E402
-from bot.training_settings import TrainingSettings  # noqa: E402
+from bot.services.registry import ModelRegistry  # noqa: E402
+from bot.services.store import Store  # noqa: E402
+from bot.services.training.service import TrainingService  # noqa: E402
+from bot.services.training.settings import TrainingSettings  # noqa: E402
 from model import BASE_CHECKPOINT, load_checkpoint, sample_names  # noqa: E402
 
 log = logging.getLogger("bench_services")
@@ -101,7 +101,7 @@ def invented_names(count: int) -> list[str]:
 
 async def add_guild(store: Store, guild: int, names: list[str]) -> None:
     for user, name in enumerate(names):
-        await store.submit(guild, 10_000 + user, name)
+        await store.names.submit(guild, 10_000 + user, name)
 
 
 async def one_fine_tune(service: TrainingService, guild: int, ticker: Ticker) -> dict:

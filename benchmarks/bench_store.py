@@ -27,8 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.store import Store  # noqa: E402
-from tests.name_factory import name_for  # noqa: E402
+from bot.services.store import Store  # noqa: E402
+from tests.support.name_factory import name_for  # noqa: E402
 
 TARGET_PER_S = 2000.0
 GUILD = 1
@@ -41,12 +41,12 @@ async def one_run(directory: Path, synchronous: str, count: int, concurrency: in
         async with await Store.open(run_dir / "bench.sqlite3", synchronous=synchronous) as store:
             async def worker(start: int) -> None:
                 for i in range(start, count, concurrency):
-                    await store.submit(GUILD, 100_000 + i, name_for(i))
+                    await store.names.submit(GUILD, 100_000 + i, name_for(i))
 
             began = time.perf_counter()
             await asyncio.gather(*(worker(k) for k in range(concurrency)))
             elapsed = time.perf_counter() - began
-            accepted = await store.count_names(GUILD)
+            accepted = await store.names.count(GUILD)
         if accepted != count:
             raise RuntimeError(f"only {accepted} of {count} submissions were accepted")
         return count / elapsed

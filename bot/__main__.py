@@ -27,8 +27,8 @@ from typing import Mapping  # noqa: E402
 import discord  # noqa: E402
 import yarl  # noqa: E402
 
-from .app import DinoBot  # noqa: E402
-from .config import TOKEN_HELP, Config, ConfigError, load_config
+from bot.app import DinoBot  # noqa: E402
+from bot.config import TOKEN_HELP, Config, ConfigError, load_config  # noqa: E402
 
 log = logging.getLogger("bot")
 

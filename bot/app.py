@@ -14,15 +14,14 @@ from importlib.metadata import PackageNotFoundError, version
 import discord
 from discord.ext import commands
 
+from bot.config import Config
+from bot.services.generation import NameGenerator
+from bot.services.registry import ModelRegistry
+from bot.services.store import Store
+from bot.services.training.service import TrainingService
+from bot.ui.command_sync import sync_if_changed
+from bot.ui.replies import report_error
 from model import read_names
-
-from .command_sync import sync_if_changed
-from .config import Config
-from .generation import NameGenerator
-from .registry import ModelRegistry
-from .replies import report_error
-from .store import Store
-from .training import TrainingService
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from model import BASE_CHECKPOINT
-
-from .training_settings import TrainingSettings
+from bot.services.training.settings import TrainingSettings
+from model import BASE_CHECKPOINT, train_path, val_path
 
 TOKEN_HELP = """\
 DinoBot needs a Discord bot token, and none was found.
@@ -34,7 +33,7 @@ class ConfigError(ValueError):
 class Config:
     token: str | None
     dev_guild_id: int | None = None
-    data_dir: Path = Path("data")
+    data_dir: Path = Path("var")
     base_checkpoint: Path = BASE_CHECKPOINT
     base_corpus: tuple[Path, ...] = ()
     daily_limit: int = 20
@@ -81,9 +80,9 @@ def load_config(env_file: str | os.PathLike | None = ".env", environ: dict[str, 
     return Config(
         token=environ.get("DISCORD_TOKEN", "").strip() or None,
         dev_guild_id=get.integer("DEV_GUILD_ID", None, minimum=1),
-        data_dir=Path(environ.get("DINOBOT_DATA_DIR", "data")).expanduser(),
+        data_dir=Path(get.text("DINOBOT_DATA_DIR", "var")).expanduser(),
         base_checkpoint=Path(environ.get("DINOBOT_BASE_CHECKPOINT", str(BASE_CHECKPOINT))).expanduser(),
-        base_corpus=get.paths("DINOBOT_BASE_CORPUS"),
+        base_corpus=get.paths("DINOBOT_BASE_CORPUS", default=(train_path(), val_path())),
         daily_limit=get.integer("DINOBOT_DAILY_LIMIT", 20, minimum=1),
         generate_rate=(get.integer("DINOBOT_GENERATE_PER_30S", 5, minimum=1), 30.0),
         submit_rate=(get.integer("DINOBOT_SUBMIT_PER_MINUTE", 5, minimum=1), 60.0),
@@ -134,7 +133,13 @@ class _Reader:
             raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {raw!r}")
         return raw.upper()
 
-    def paths(self, key: str) -> tuple[Path, ...]:
+    def text(self, key: str, default: str) -> str:
+        return self._raw(key) or default
+
+    def paths(self, key: str, default: tuple[Path, ...]) -> tuple[Path, ...]:
+        """``:``-separated files; unset gives ``default``, set but empty gives none at all."""
+        if key not in self.environ:
+            return default
         raw = self._raw(key)
         if raw is None:
             return ()

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from model.errors import InvalidName
+
 
 class DinoBotError(Exception):
     """Base class for every error the bot's services raise on purpose."""
@@ -70,6 +72,20 @@ class SchemaTooNew(StorageError):
             f"the database {path} has schema version {found}, but this DinoBot only knows "
             f"versions up to {supported}; upgrade DinoBot or point it at another database file"
         )
+
+
+def member_message(error: BaseException) -> str | None:
+    """The text to show a member for an error raised on purpose, or None for anything else.
+
+    Only deliberate errors qualify: the services' own (except :class:`StorageError`, which only
+    the operator can fix) and an invalid name or prefix. Anything else, a stray ``ValueError``
+    included, is a bug: the member gets an apology with an error id, never its text.
+    """
+    if isinstance(error, StorageError):
+        return None
+    if isinstance(error, (DinoBotError, InvalidName)):
+        return str(error)
+    return None
 
 
 def _human_duration(seconds: float) -> str:

@@ -7,8 +7,17 @@ from .checkpoint import load_checkpoint, remove_stale_temp_files, save_checkpoin
 from .corpus import BASE_CHECKPOINT, corpus_dir, read_names, train_path, val_path
 from .ensemble import NameModel, evaluate
 from .errors import CheckpointError, CorpusError, InvalidName, ModelError
-from .recipes import DEFAULT_MEMBERS, DEFAULT_MODEL, DEFAULT_TRAINING, FINE_TUNING, FitResult, fine_tune, train_model
 from .network import CharModel, ModelConfig
+from .recipes import (
+    DEFAULT_MEMBERS,
+    DEFAULT_MODEL,
+    DEFAULT_TRAINING,
+    FINE_TUNING,
+    FitResult,
+    fine_tune,
+    replay_samples,
+    train_model,
+)
 from .sampling import Sample, sample_names, score_name
 from .training import Progress, TrainConfig
 from .vocab import ALPHABET, MAX_NAME_LEN, MIN_NAME_LEN, normalize_name, normalize_prefix
@@ -18,6 +27,6 @@ __all__ = [
     "DEFAULT_MODEL", "DEFAULT_TRAINING", "FINE_TUNING", "FitResult", "InvalidName", "MAX_NAME_LEN",
     "MIN_NAME_LEN", "ModelConfig", "ModelError", "NameModel", "Progress", "Sample", "TrainConfig",
     "corpus_dir", "evaluate", "fine_tune", "load_checkpoint", "normalize_name", "normalize_prefix",
-    "read_names", "remove_stale_temp_files", "sample_names", "save_checkpoint", "score_name",
+    "read_names", "remove_stale_temp_files", "replay_samples", "sample_names", "save_checkpoint", "score_name",
     "train_model", "train_path", "val_path",
 ]

@@ -10,7 +10,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 
@@ -86,7 +86,8 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
     if not new_names:
         raise ValueError("fine-tuning needs at least one new name")
     rng = np.random.default_rng(train_config.seed)
-    replay = list(replay_names) if replay_names else _self_replay(model, len(new_names), replay_ratio, rng)
+    replay = (list(replay_names) if replay_names
+              else replay_samples(model, max(200, math.ceil(replay_ratio * len(new_names)) * 2), seed=rng))
     per_epoch = min(len(replay), max(1, round(replay_ratio * len(new_names))))
     new = list(new_names)
 
@@ -104,10 +105,14 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
     return result
 
 
-def _self_replay(model: NameModel, n_new: int, ratio: float, rng: np.random.Generator) -> list[str]:
-    """Names the model itself invents, standing in for a base corpus the bot does not ship."""
-    wanted = max(200, math.ceil(ratio * n_new) * 2)
-    return [s.name for s in sample_names(model, wanted, rng=rng) if s.complete]
+def replay_samples(model: NameModel, count: int, *, avoid: Collection[str] = (),
+                   seed: int | np.random.Generator | None = None) -> list[str]:
+    """Names ``model`` itself invents, standing in for a base corpus nobody configured.
+
+    Replaying them while fine-tuning keeps the model's old style; ``avoid`` keeps the names a
+    fine-tune is validated on out of its training data.
+    """
+    return [s.name for s in sample_names(model, count, avoid=avoid, rng=seed) if s.complete]
 
 
 def _fit_members(networks: list[CharModel], corpus_for, val_names: Sequence[str],

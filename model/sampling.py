@@ -96,7 +96,7 @@ def _draw(model: NameModel, batch: int, prefix: str, temperature: float, top_k: 
             active, ids = active[going], ids[going]
             state = tuple(s[:, going] for s in state)
         probs, state = model.step(ids, state)
-    return [Sample(name, bool(done)) for name, done in zip(decode_rows(letters), ended)]
+    return [Sample(name, bool(done)) for name, done in zip(decode_rows(letters), ended, strict=True)]
 
 
 def _primed(model: NameModel, prefix: str, batch: int):

@@ -14,41 +14,25 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from model import score_name
-
-from ..checks import admin_only, is_admin, submit_cooldown
-from ..embeds import DINO_GREEN, EMBED_DESCRIPTION, fit
-from ..replies import NotAdmin, clip, send_ephemeral
-from ..store import Status, Submission
+from bot.services.records import Status, Submission
+from bot.ui.checks import admin_only, can_moderate, in_server, submit_cooldown
+from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, EMBED_TITLE, describe_score, fit, when
+from bot.ui.replies import send_ephemeral
 
 if TYPE_CHECKING:
-    from ..app import DinoBot
-    from ..registry import ServedModel
+    from bot.app import DinoBot
 
 log = logging.getLogger(__name__)
 
 NAME_INPUT_MAX = 100  # generous, so a too-long name gets the store's explanation, not a client error
 LATEST_SHOWN = 20
 NAMES_FILE = "names.txt"
-NO_PINGS = discord.AllowedMentions.none()
-
-# Upper bounds (nats per letter, lower = likelier) for each wording. The base model scores real
-# dinosaur names at about 1.5 (middle half 1.2-1.8), random letters at 4-6, and everyday words
-# such as "banana" or "mountain" at 2.3-3.4 (uniform guessing: ln 27 = 3.3).
-SCORE_WORDS: tuple[tuple[float, str], ...] = (
-    (1.3, "very dinosaur-like"),
-    (1.9, "dinosaur-like"),
-    (2.6, "somewhat dinosaur-like"),
-    (3.3, "not very dinosaur-like"),
-)
-LEAST_LIKE = "not dinosaur-like at all"
 
 ListStatus = Literal["approved", "pending", "rejected", "removed", "all"]
 
@@ -56,37 +40,9 @@ ListStatus = Literal["approved", "pending", "rejected", "removed", "all"]
 # ---------------------------------------------------------------------- shared helpers
 
 
-def describe_score(score: float) -> str:
-    """Put a mean NLL into words a member understands, keeping the number for the curious."""
-    words = next((text for bound, text in SCORE_WORDS if score < bound), LEAST_LIKE)
-    return f"{words} ({score:.2f} nats/letter; real dinosaurs average about 1.5, lower is more dinosaur-like)"
-
-
-def how_dinosaur_like(served: ServedModel, name: str) -> str:
-    """The served model's verdict on ``name``, in words."""
-    return describe_score(score_name(served.model, name))
-
-
-def when(timestamp: float, style: discord.utils.TimestampStyle = "R") -> str:
-    """A Discord timestamp: every reader sees it in their own time zone and language."""
-    return discord.utils.format_dt(datetime.fromtimestamp(timestamp, timezone.utc), style)
-
-
-def in_server() -> Callable:
-    """Refuse in DMs at run time: ``guild_only`` only hides a command in Discord's client."""
-    def predicate(interaction: discord.Interaction) -> bool:
-        if interaction.guild_id is None:
-            raise app_commands.NoPrivateMessage()
-        return True
-    return app_commands.check(predicate)
-
-
-async def can_moderate(interaction: discord.Interaction) -> bool:
-    """Manage Server or the bot's owner, as a yes/no (``is_admin`` raises for a no)."""
-    try:
-        return await is_admin(interaction)
-    except NotAdmin:
-        return False
+async def how_dinosaur_like(bot: DinoBot, guild_id: int, name: str) -> str:
+    """The server's model's verdict on ``name``, in words (scored off the event loop)."""
+    return describe_score(await bot.generator.score(guild_id, name))
 
 
 # ---------------------------------------------------------------------- /submit
@@ -119,7 +75,7 @@ def names_embed(guild_name: str, status: ListStatus, total: int, latest: list[Su
             tag = f" · {sub.status}" if status == "all" else ""
             lines.append(f"**{sub.name.capitalize()}** · {when(sub.created_at)}{tag}")
         description = "\n".join(lines)
-    embed = discord.Embed(title=fit(f"🦕 {what.capitalize()} in {guild_name}", 256),
+    embed = discord.Embed(title=fit(f"🦕 {what.capitalize()} in {guild_name}", EMBED_TITLE),
                           description=fit(description, EMBED_DESCRIPTION), colour=DINO_GREEN)
     if total > len(latest):
         embed.set_footer(text=f"Showing the newest {len(latest)} of {total}. Use file:True for the whole list.")
@@ -152,12 +108,11 @@ class Corpus(commands.Cog):
     async def submit(self, interaction: discord.Interaction,
                      name: app_commands.Range[str, 1, NAME_INPUT_MAX]) -> None:
         assert interaction.guild_id is not None
-        sub = await self.bot.store.submit(interaction.guild_id, interaction.user.id, name)  # committed
-        served = await self.bot.registry.get(interaction.guild_id)
-        text = clip(submitted_text(sub, how_dinosaur_like(served, sub.name)))
+        sub = await self.bot.store.names.submit(interaction.guild_id, interaction.user.id, name)  # committed
+        verdict = await how_dinosaur_like(self.bot, interaction.guild_id, sub.name)
+        text = fit(submitted_text(sub, verdict))
         log.info("guild %s: user %s submitted %r (%s)", sub.guild_id, sub.submitter_id, sub.name, sub.status)
-        await interaction.response.send_message(text, ephemeral=sub.status is Status.PENDING,
-                                                allowed_mentions=NO_PINGS)
+        await interaction.response.send_message(text, ephemeral=sub.status is Status.PENDING)
 
     @names.command(name="list", description="How many names this server has, and the newest ones")
     @app_commands.describe(status="Which names (default approved; the others are for moderators)",
@@ -174,15 +129,14 @@ class Corpus(commands.Cog):
                 "everyone can list the approved ones.")
         store = self.bot.store
         wanted = None if status == "all" else status
-        total = await store.count_names(guild_id, wanted)
-        latest = await store.recent_names(guild_id, wanted, limit=LATEST_SHOWN)
+        total = await store.names.count(guild_id, wanted)
+        latest = await store.names.recent(guild_id, wanted, limit=LATEST_SHOWN)
         guild_name = interaction.guild.name if interaction.guild else "this server"
         embed = names_embed(guild_name, status, total, latest)
         attachments = []
         if file and total:
-            attachments.append(names_file(status, await store.list_names(guild_id, wanted)))
-        await interaction.response.send_message(embed=embed, files=attachments, ephemeral=private,
-                                                allowed_mentions=NO_PINGS)
+            attachments.append(names_file(status, await store.names.list(guild_id, wanted)))
+        await interaction.response.send_message(embed=embed, files=attachments, ephemeral=private)
 
     @names.command(name="remove", description="Take a name off this server's list (moderators)")
     @app_commands.describe(name="The name to remove; it is kept in the records, marked removed")
@@ -192,12 +146,12 @@ class Corpus(commands.Cog):
         guild_id = interaction.guild_id
         assert guild_id is not None
         store = self.bot.store
-        before = await store.get_submission(guild_id, name)
+        before = await store.names.get(guild_id, name)
         shown = f"**{before.name.capitalize()}**"
         if before.status is Status.REMOVED:
             await send_ephemeral(interaction, f"{shown} was already removed; nothing changed.")
             return
-        await store.set_status(guild_id, before.id, Status.REMOVED, interaction.user.id)  # audited
+        await store.names.set_status(guild_id, before.id, Status.REMOVED, interaction.user.id)  # audited
         log.info("guild %s: user %s removed %r (was %s)", guild_id, interaction.user.id, before.name, before.status)
         await send_ephemeral(interaction, f"🗑️ Removed {shown} (it was {before.status}). Future fine-tunes "
                                           "will not use it; it stays in the records and the audit log.")

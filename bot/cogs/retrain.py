@@ -25,15 +25,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ..checks import admin_only, is_admin
-from ..embeds import DINO_GREEN, EMBED_FIELD, fit, progress_bar
-from ..errors import DinoBotError
-from ..replies import report_error, send_ephemeral
-from ..store import Trigger
-from ..training_jobs import JobSnapshot, JobStatus, NotEnoughNames, Outcome, TrainingJob
+from bot.errors import DinoBotError
+from bot.services.records import Trigger
+from bot.services.training.jobs import JobSnapshot, JobStatus, NotEnoughNames, Outcome, TrainingJob
+from bot.ui.checks import admin_only, is_admin
+from bot.ui.look import DINO_GREEN, EMBED_FIELD, fit, progress_bar
+from bot.ui.replies import report_error, send_ephemeral
 
 if TYPE_CHECKING:
-    from ..app import DinoBot
+    from bot.app import DinoBot
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,9 @@ def progress_embed(snap: JobSnapshot, header: str, queue_ahead: int = 0) -> disc
         embed.description = fit(f"{header}\n{waiting}", EMBED_FIELD)
         return embed
     embed.description = fit(f"{header}\n`{progress_bar(snap.fraction)}` **{snap.percent} %**", EMBED_FIELD)
-    if snap.epochs:
-        embed.add_field(name="Epoch", value=f"{snap.epoch}/{snap.epochs} · model {snap.member + 1}/{snap.members}")
-        embed.add_field(name="Loss", value=f"train {_loss(snap.train_loss)} · val {_loss(snap.val_loss)}")
+    if (p := snap.progress) is not None:
+        embed.add_field(name="Epoch", value=f"{p.epoch}/{p.epochs} · model {p.member + 1}/{p.members}")
+        embed.add_field(name="Loss", value=f"train {_loss(p.train_loss)} · val {_loss(p.val_loss)}")
         embed.add_field(name="Time left", value=_seconds(snap.eta))
     else:
         embed.add_field(name="Epoch", value="preparing the data…")
@@ -259,8 +259,7 @@ class Retrain(commands.Cog):
                      "fine-tune #%d goes on without live progress", job.guild_id, job.id)
             return False
         try:
-            await interaction.edit_original_response(content=None, embed=embed, view=view,
-                                                     allowed_mentions=discord.AllowedMentions.none())
+            await interaction.edit_original_response(content=None, embed=embed, view=view)
         except discord.HTTPException as exc:
             log.warning("guild %s: could not edit the /retrain reply (%s); fine-tune #%d goes on "
                         "without live progress", job.guild_id, exc, job.id)

@@ -15,14 +15,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ..checks import admin_only, is_admin
-from ..embeds import DINO_GREEN, EMBED_DESCRIPTION, fit
-from ..replies import clip, report_error, send_ephemeral
-from ..store import GuildSettings, Status, Submission
-from .corpus import NO_PINGS, how_dinosaur_like, when
+from bot.cogs.corpus import how_dinosaur_like
+from bot.services.records import AuditEntry, GuildSettings, Status, Submission
+from bot.ui.checks import admin_only, is_admin
+from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, fit, when
+from bot.ui.replies import report_error, send_ephemeral
 
 if TYPE_CHECKING:
-    from ..app import DinoBot
+    from bot.app import DinoBot
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ async def decide(interaction: discord.Interaction, submission_id: int, status: S
     bot: DinoBot = interaction.client  # type: ignore[assignment]
     guild_id, actor = interaction.guild_id, interaction.user.id
     assert guild_id is not None  # is_admin refused DMs
-    sub = await bot.store.set_status(guild_id, submission_id, status, actor, only_from=Status.PENDING)
+    sub = await bot.store.names.set_status(guild_id, submission_id, status, actor, only_from=Status.PENDING)
     name = f"**{sub.name.capitalize()}**"
     if sub.status is status and sub.status_changed_by == actor:
         log.info("guild %s: user %s %s %r", guild_id, actor, status, sub.name)
@@ -77,19 +77,18 @@ async def decide(interaction: discord.Interaction, submission_id: int, status: S
     else:
         note = f"ℹ️ {name} was already {sub.status}; nothing changed."
     content, embed, view = await review_screen(bot, guild_id)
-    await interaction.response.edit_message(content=clip(f"{note}\n{content}".strip()), embed=embed,
-                                            view=view, allowed_mentions=NO_PINGS)
+    await interaction.response.edit_message(content=fit(f"{note}\n{content}".strip()), embed=embed,
+                                            view=view)
 
 
 async def review_screen(bot: DinoBot, guild_id: int) -> tuple[str, discord.Embed | None, discord.ui.View | None]:
     """(content, embed, buttons) for the oldest pending name, or the all-done text."""
-    queue = await bot.store.pending(guild_id, limit=1)
+    queue = await bot.store.names.pending(guild_id, limit=1)
     if not queue:
         return ALL_REVIEWED, None, None
-    waiting = await bot.store.count_names(guild_id, Status.PENDING)
-    served = await bot.registry.get(guild_id)
+    waiting = await bot.store.names.count(guild_id, Status.PENDING)
     sub = queue[0]
-    embed = pending_embed(sub, how_dinosaur_like(served, sub.name), waiting)
+    embed = pending_embed(sub, await how_dinosaur_like(bot, guild_id, sub.name), waiting)
     view = discord.ui.View(timeout=None)
     view.add_item(ReviewButton("approve", sub.id))
     view.add_item(ReviewButton("reject", sub.id))
@@ -110,7 +109,8 @@ def pending_embed(sub: Submission, verdict: str, waiting: int) -> discord.Embed:
 # ---------------------------------------------------------------------- /settings
 
 
-def settings_embed(bot: DinoBot, settings: GuildSettings, pending: int) -> discord.Embed:
+def settings_embed(bot: DinoBot, settings: GuildSettings, pending: int,
+                   last_change: AuditEntry | None) -> discord.Embed:
     """The server's switches, each with what it means in practice."""
     if settings.review_required:
         review = f"**On**: new names wait for a moderator's `/review` ({pending} waiting)."
@@ -129,6 +129,9 @@ def settings_embed(bot: DinoBot, settings: GuildSettings, pending: int) -> disco
     embed = discord.Embed(title="⚙️ DinoBot settings for this server", colour=DINO_GREEN)
     embed.add_field(name="Review (`review`)", value=review, inline=False)
     embed.add_field(name="Scheduled fine-tuning (`scheduled_training`)", value=schedule, inline=False)
+    if last_change is not None:  # a mention in an embed is shown, never pinged
+        embed.add_field(name="Last changed", value=f"by <@{last_change.actor_id}> {when(last_change.created_at)}",
+                        inline=False)
     return embed
 
 
@@ -154,7 +157,7 @@ class Review(commands.Cog):
     async def review(self, interaction: discord.Interaction) -> None:
         guild_id = interaction.guild_id
         assert guild_id is not None
-        settings = await self.bot.store.get_settings(guild_id)
+        settings = await self.bot.store.settings.get(guild_id)
         content, embed, view = await review_screen(self.bot, guild_id)
         if not settings.review_required:
             if view is None:
@@ -164,8 +167,7 @@ class Review(commands.Cog):
         kwargs = {"embed": embed} if embed else {}
         if view is not None:
             kwargs["view"] = view
-        await interaction.response.send_message(content or None, ephemeral=True, allowed_mentions=NO_PINGS,
-                                                **kwargs)
+        await interaction.response.send_message(content or None, ephemeral=True, **kwargs)
 
     @app_commands.command(name="settings", description="Show or change DinoBot's settings for this server (moderators)")
     @app_commands.describe(review="Hold new names for a moderator's approval (/review)",
@@ -179,14 +181,15 @@ class Review(commands.Cog):
         changes = {field: value for field, value in (("review_required", review),
                                                      ("schedule_enabled", scheduled_training))
                    if value is not None}
-        old = await store.get_settings(guild_id)
-        new = await store.update_settings(guild_id, interaction.user.id, **changes) if changes else old  # audited
-        pending = await store.count_names(guild_id, Status.PENDING)
+        old = await store.settings.get(guild_id)
+        new = await store.settings.update(guild_id, interaction.user.id, **changes) if changes else old  # audited
+        pending = await store.names.count(guild_id, Status.PENDING)
+        last_change = next(iter(await store.audit.recent(guild_id, limit=1, action="settings.update")), None)
         content = describe_changes(old, new) if changes else ""
         if new != old:
             log.info("guild %s: user %s changed settings %s", guild_id, interaction.user.id, changes)
-        await interaction.response.send_message(content or None, embed=settings_embed(self.bot, new, pending),
-                                                ephemeral=True, allowed_mentions=NO_PINGS)
+        embed = settings_embed(self.bot, new, pending, last_change)
+        await interaction.response.send_message(content or None, embed=embed, ephemeral=True)
 
 
 async def setup(bot: DinoBot) -> None:

@@ -1,0 +1,112 @@
+"""The plain records the services hand to the cogs: enums and frozen row dataclasses.
+
+Kept apart from the store so a cog can name a ``Status`` without importing database code, and so
+a second storage backend returns exactly the same types.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+
+class TextEnum(str, enum.Enum):
+    """A ``str`` enum that prints as its value on every Python version (3.12 changed format())."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Status(TextEnum):
+    """A submission's status. A ``str`` subclass, so ``Status.APPROVED == "approved"``."""
+
+    APPROVED = "approved"
+    PENDING = "pending"
+    REJECTED = "rejected"
+    REMOVED = "removed"
+
+
+class Trigger(TextEnum):
+    """What started a fine-tune."""
+
+    SCHEDULE = "schedule"
+    ADMIN = "admin"
+
+
+class VersionStatus(TextEnum):
+    """What became of a fine-tuned model: served, or thrown away (with a reason)."""
+
+    PROMOTED = "promoted"
+    DISCARDED = "discarded"
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One submitted name, as stored."""
+
+    id: int
+    guild_id: int
+    name: str
+    submitter_id: int
+    created_at: float
+    status: Status
+    status_changed_by: int | None = None
+    status_changed_at: float | None = None
+    first_trained_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One fine-tune attempt for one guild, promoted or discarded."""
+
+    guild_id: int
+    version: int
+    checkpoint_path: str | None
+    parent_version: int | None
+    names_used: int
+    train_loss_before: float | None
+    train_loss_after: float | None
+    val_loss_before: float | None
+    val_loss_after: float | None
+    trigger: Trigger
+    requested_by: int | None
+    started_at: float
+    finished_at: float
+    duration_s: float
+    status: VersionStatus
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    """Per-guild switches; a guild that never changed anything gets the defaults."""
+
+    guild_id: int
+    review_required: bool = False
+    schedule_enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One admin action: who did what, when, with a JSON-able ``details`` dict."""
+
+    id: int
+    guild_id: int
+    actor_id: int
+    action: str
+    details: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What ``/dinoinfo`` says about the model serving a server, read without touching weights."""
+
+    version: int | None  # None: the shipped base model
+    network: str  # e.g. "3 × LSTM-64"
+    val_loss: float | None  # nats per letter on the validation names it was judged on
+    trained_at: float | None  # unix seconds; None when unknown
+    trained_on: str  # e.g. "1235 dinosaur names" or "48 names from this server"

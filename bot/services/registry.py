@@ -1,0 +1,203 @@
+"""Which model answers which server: the shipped base until a server has its own.
+
+The registry resolves a guild lazily, the first time it is asked: the newest *promoted*
+version (per the store) whose checkpoint loads; a missing or corrupt file is logged and the
+previous promoted version is tried, down to the base. Fine-tuned models are kept in a bounded
+LRU; the base is always in memory and shared, which is safe because a
+:class:`~model.NameModel` is never modified after it is built (training works on copies).
+
+Swapping is a dictionary assignment on the event loop: a request that already holds a
+:class:`ServedModel` keeps using it, the next request gets the new one. Every entry is keyed
+by guild id, so one guild's versions, broken files or evictions never change another's.
+
+Paths: the store records a checkpoint path *relative to* ``models_dir`` (``<guild>/v<N>.npz``),
+so the data directory can be moved; an absolute path in the store is used as it is.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bot.services.records import ModelInfo
+from bot.services.store import ModelVersion, Store, VersionStatus
+from model import BASE_CHECKPOINT, CheckpointError, NameModel, load_checkpoint, remove_stale_temp_files
+
+log = logging.getLogger(__name__)
+
+_CHECKPOINT_NAME = re.compile(r"v(\d+)\.npz")
+_MAX_BASE_GUILDS = 100_000  # guild ids remembered as "served by the base" (a few MB at most)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A model plus what a reply might say about it. Immutable: safe to hold across awaits."""
+
+    model: NameModel
+    version: int | None  # None: the shipped base model
+    val_loss: float | None
+    trained_at: float | None  # unix seconds the version finished training; None for the base
+    names_count: int  # server names the version was fine-tuned with (0 for the base)
+    checkpoint: Path
+
+    @property
+    def is_base(self) -> bool:
+        return self.version is None
+
+    def describe(self) -> ModelInfo:
+        """The facts a reply shows about this model, so the Discord layer never reads weights."""
+        config, meta = self.model.config, self.model.metadata
+        network = f"{len(self.model.members)} × {config.cell.upper()}-{config.hidden}"
+        if self.is_base:
+            created = meta.get("created")
+            trained_at = datetime.fromisoformat(created).timestamp() if created else None
+            return ModelInfo(None, network, self.val_loss, trained_at,
+                             f"{meta.get('train_names', '?')} dinosaur names")
+        return ModelInfo(self.version, network, self.val_loss, self.trained_at,
+                         f"{self.names_count} names from this server")
+
+
+class ModelRegistry:
+    """Serves each guild its newest good model. Call :meth:`start` once before :meth:`get`."""
+
+    def __init__(self, store: Store, models_dir: str | Path, *,
+                 base_checkpoint: str | Path = BASE_CHECKPOINT, max_cached: int = 8) -> None:
+        self._store = store
+        self.models_dir = Path(models_dir)
+        self._base_path = Path(base_checkpoint)
+        self.max_cached = max_cached
+        self._base: ServedModel | None = None
+        self._models: OrderedDict[int, ServedModel] = OrderedDict()  # fine-tuned, LRU order
+        self._on_base: OrderedDict[int, None] = OrderedDict()  # guilds known to have none
+        self._loading: dict[int, asyncio.Future[ServedModel]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Load the base model and clean up what a crash may have left in ``models_dir``.
+
+        Removes temp files of interrupted saves, and checkpoints whose version the database
+        never recorded (written, then the process died before the commit): nothing refers to
+        them, and the next fine-tune of that guild would reuse the number anyway.
+        """
+        model = await asyncio.to_thread(load_checkpoint, self._base_path)
+        meta_loss = model.metadata.get("val_loss")
+        self._base = ServedModel(model, None, meta_loss, None, 0, self._base_path)
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        for tmp in await asyncio.to_thread(remove_stale_temp_files, self.models_dir):
+            log.warning("removed a temp file left by an interrupted save: %s", tmp)
+        await self._remove_orphans()
+        log.info("model registry ready: base %s, models in %s", self._base_path, self.models_dir)
+
+    async def _remove_orphans(self) -> None:
+        for guild_dir in sorted(p for p in self.models_dir.iterdir() if p.is_dir()):
+            if not guild_dir.name.isdigit():
+                continue
+            recorded = {v.version for v in await self._store.versions.list(int(guild_dir.name))}
+            for file in sorted(guild_dir.iterdir()):
+                match = _CHECKPOINT_NAME.fullmatch(file.name)
+                if match and int(match.group(1)) not in recorded:
+                    file.unlink(missing_ok=True)
+                    log.warning("removed checkpoint %s: its version was never committed", file)
+
+    # ------------------------------------------------------------------ serving
+
+    @property
+    def base(self) -> ServedModel:
+        """The shipped model (what every guild without its own promoted version gets)."""
+        if self._base is None:
+            raise RuntimeError("ModelRegistry.start() has not been awaited")
+        return self._base
+
+    async def get(self, guild_id: int) -> ServedModel:
+        """The model this guild should be served right now."""
+        base = self.base
+        if guild_id in self._models:
+            self._models.move_to_end(guild_id)
+            return self._models[guild_id]
+        if guild_id in self._on_base:
+            self._on_base.move_to_end(guild_id)
+            return base
+        future = self._loading.get(guild_id)
+        if future is None:
+            future = asyncio.ensure_future(self._resolve(guild_id))
+            self._loading[guild_id] = future
+            future.add_done_callback(lambda f: self._forget_loading(guild_id, f))
+        # Shielded: one caller giving up must not cancel the load other callers wait for.
+        return await asyncio.shield(future)
+
+    def swap_in(self, guild_id: int, served: ServedModel) -> None:
+        """Serve ``served`` to this guild from now on (after its version is committed)."""
+        self._on_base.pop(guild_id, None)
+        self._models[guild_id] = served
+        self._models.move_to_end(guild_id)
+        self._evict()
+        log.info("guild %d now served version %s", guild_id, served.version)
+
+    def cached_guilds(self) -> list[int]:
+        """Guilds whose fine-tuned model is in memory, least recently used first."""
+        return list(self._models)
+
+    # ------------------------------------------------------------------ paths
+
+    def relative_checkpoint(self, guild_id: int, version: int) -> str:
+        """Where version ``version`` of a guild lives, relative to ``models_dir``."""
+        return f"{int(guild_id)}/v{int(version)}.npz"
+
+    def resolve_path(self, stored: str | Path) -> Path:
+        """A path as recorded in the store, made usable (relative ones are under models_dir)."""
+        return self.models_dir / stored
+
+    # ------------------------------------------------------------------ internals
+
+    async def _resolve(self, guild_id: int) -> ServedModel:
+        """Newest promoted version that loads, else the base; then remember it."""
+        served = self.base
+        for version in reversed(await self._store.versions.list(guild_id, VersionStatus.PROMOTED)):
+            loaded = await self._load(guild_id, version)
+            if loaded is not None:
+                served = loaded
+                break
+        return self._remember(guild_id, served)
+
+    async def _load(self, guild_id: int, version: ModelVersion) -> ServedModel | None:
+        if version.checkpoint_path is None:
+            log.error("guild %d version %d is promoted but has no checkpoint path",
+                      guild_id, version.version)
+            return None
+        path = self.resolve_path(version.checkpoint_path)
+        try:
+            model = await asyncio.to_thread(load_checkpoint, path)
+        except CheckpointError as exc:
+            log.error("guild %d version %d cannot be served (%s); falling back to the previous "
+                      "good version", guild_id, version.version, exc)
+            return None
+        return ServedModel(model, version.version, version.val_loss_after, version.finished_at,
+                           version.names_used, path)
+
+    def _remember(self, guild_id: int, served: ServedModel) -> ServedModel:
+        """Cache a resolved model unless a newer one was swapped in while it loaded."""
+        current = self._models.get(guild_id)
+        if current is not None and (served.version or 0) <= (current.version or 0):
+            return current
+        if served.is_base:
+            self._on_base[guild_id] = None
+            while len(self._on_base) > _MAX_BASE_GUILDS:
+                self._on_base.popitem(last=False)
+            return served
+        self._models[guild_id] = served
+        self._evict()
+        return served
+
+    def _evict(self) -> None:
+        while len(self._models) > self.max_cached:
+            guild_id, served = self._models.popitem(last=False)
+            log.debug("evicted guild %d version %s from memory", guild_id, served.version)
+
+    def _forget_loading(self, guild_id: int, future: asyncio.Future) -> None:
+        if self._loading.get(guild_id) is future:
+            del self._loading[guild_id]

@@ -1,0 +1,253 @@
+"""Members' names: submitting, reviewing, listing, and what a fine-tune trains on.
+
+Every write is one transaction with bound parameters, and a method returns (acknowledges)
+only after its commit. Nothing is ever deleted: removing a name is a status change recorded in
+the audit log. The per-member submission limit is a *rolling* 24 hours, not a UTC day: nobody
+can submit 2 x limit names around midnight, and the error says exactly when the next slot opens.
+"""
+from __future__ import annotations
+
+import sqlite3
+from typing import Iterable
+
+import aiosqlite
+
+from bot.errors import DailyLimitReached, DuplicateName, KnownDinosaur, NotFound, StorageError
+from bot.services.records import Status, Submission
+from bot.services.store.audit import insert_audit
+from bot.services.store.db import Database, is_unique_violation, sql_limit
+from model.vocab import normalize_name
+
+DAY_SECONDS = 24 * 60 * 60
+
+# Insert only if the member is under the limit, with the status the guild's review setting
+# asks for, in one statement (so one implicit transaction): the check and the insert cannot be
+# separated by another write. The 'approved' fallback mirrors review_required's default of 0.
+# No row back means the limit refused it; a UNIQUE violation means a duplicate.
+_SUBMIT_SQL = """
+INSERT INTO submissions (guild_id, name, submitter_id, created_at, status)
+SELECT :guild, :name, :user, :now,
+       COALESCE((SELECT CASE review_required WHEN 1 THEN 'pending' ELSE 'approved' END
+                 FROM guild_settings WHERE guild_id = :guild), 'approved')
+WHERE :limit < 0
+   OR (SELECT count(*) FROM submissions
+       WHERE guild_id = :guild AND submitter_id = :user AND created_at > :since) < :limit
+RETURNING id, status
+"""
+
+_COLUMNS = ("id, guild_id, name, submitter_id, created_at, status, status_changed_by, "
+            "status_changed_at, first_trained_version")
+
+
+class SubmissionStore:
+    """A guild's submitted names. ``known_names`` (the base corpus) are refused as real dinosaurs."""
+
+    def __init__(self, db: Database, *, daily_limit: int | None, known_names: Iterable[str]) -> None:
+        self._db = db
+        self.daily_limit = daily_limit
+        self.known_names = frozenset(n.strip().lower() for n in known_names)
+        # guild -> every name ever submitted there; filled on first use, then kept current by
+        # submit() under the same lock, so /dinoname's avoid-set costs no query per request.
+        self._submitted: dict[int, set[str]] = {}
+
+    async def submit(self, guild_id: int, user_id: int, raw_name: str) -> Submission:
+        """Store a member's name for a guild and return it once committed.
+
+        The whole write is one ``INSERT ... SELECT ... RETURNING`` statement run outside any
+        explicit transaction, so SQLite runs it as its own transaction and commits it (fsync
+        included, under FULL) before the statement reports done. The limit check is part of that
+        statement, so it cannot race another write, and a submit costs one round trip to the
+        database thread instead of three (BEGIN, INSERT, COMMIT).
+
+        The status is ``pending`` if the guild requires review, else ``approved``. Every stored
+        submission counts towards the member's limit whatever its status becomes, so rejected
+        spam still uses it up; refused attempts (invalid, known, duplicate) store nothing and
+        do not count.
+        Raises ``model.errors.InvalidName`` (not a–z, wrong length), :class:`KnownDinosaur`,
+        :class:`DuplicateName` or :class:`DailyLimitReached`; nothing is written then.
+        """
+        name = normalize_name(raw_name)
+        if name in self.known_names:
+            raise KnownDinosaur(name)
+        now = self._db.now()
+        limit = -1 if self.daily_limit is None else self.daily_limit
+        params = {"guild": guild_id, "name": name, "user": user_id, "now": now,
+                  "since": now - DAY_SECONDS, "limit": limit}
+        try:
+            async with self._db.connection() as db:
+                rows = await db.execute_fetchall(_SUBMIT_SQL, params)
+                if db.in_transaction:  # would mean the insert is not committed yet
+                    await self._db.rollback()
+                    raise StorageError("a submission was left uncommitted; nothing was saved")
+                if not rows:
+                    raise await self._limit_error(db, guild_id, user_id, now)
+                if guild_id in self._submitted:
+                    self._submitted[guild_id].add(name)
+        except sqlite3.IntegrityError as exc:
+            if is_unique_violation(exc):
+                raise DuplicateName(name) from None
+            raise
+        (row,) = rows
+        return Submission(row["id"], guild_id, name, user_id, now, Status(row["status"]))
+
+    async def _limit_error(self, db: aiosqlite.Connection, guild_id: int, user_id: int,
+                           now: float) -> DailyLimitReached:
+        """Say when the member's count in the window drops below the limit again.
+
+        That is 24 h after the (count - limit + 1)-th oldest submission in the window; usually
+        the oldest, unless the limit was lowered since they submitted.
+        """
+        assert self.daily_limit is not None
+        rows = await db.execute_fetchall(
+            "SELECT created_at FROM submissions WHERE guild_id = ? AND submitter_id = ?"
+            " AND created_at > ? ORDER BY created_at",
+            (guild_id, user_id, now - DAY_SECONDS),
+        )
+        times = [r["created_at"] for r in rows]
+        index = max(0, len(times) - self.daily_limit)
+        resets_at = (times[index] if times else now) + DAY_SECONDS
+        return DailyLimitReached(self.daily_limit, resets_at, now)
+
+    async def get(self, guild_id: int, name_or_id: int | str) -> Submission:
+        """One submission by id (int) or name (str, normalised); :class:`NotFound` otherwise."""
+        column, key = _lookup(name_or_id)
+        rows = await self._db.fetch(
+            f"SELECT {_COLUMNS} FROM submissions WHERE guild_id = ? AND {column} = ?", (guild_id, key))
+        if not rows:
+            raise NotFound(_describe_lookup(name_or_id))
+        return _submission(rows[0])
+
+    async def list(self, guild_id: int, status: Status | str | None = None,
+                   limit: int | None = None, offset: int = 0) -> list[Submission]:
+        """A guild's submissions in alphabetical order, optionally of one status, paged."""
+        where, params = _status_filter(guild_id, status)
+        rows = await self._db.fetch(
+            f"SELECT {_COLUMNS} FROM submissions WHERE {where} ORDER BY name LIMIT ? OFFSET ?",
+            (*params, sql_limit(limit), offset))
+        return [_submission(r) for r in rows]
+
+    async def recent(self, guild_id: int, status: Status | str | None = None,
+                     limit: int | None = 20) -> list[Submission]:
+        """A guild's newest submissions first (what ``/names list`` shows), optionally of one status.
+
+        Ordered by id, not ``created_at``: ids follow commit order even if the clock steps back.
+        """
+        where, params = _status_filter(guild_id, status)
+        rows = await self._db.fetch(
+            f"SELECT {_COLUMNS} FROM submissions WHERE {where} ORDER BY id DESC LIMIT ?",
+            (*params, sql_limit(limit)))
+        return [_submission(r) for r in rows]
+
+    async def count(self, guild_id: int, status: Status | str | None = None) -> int:
+        """How many submissions a guild has, optionally of one status."""
+        where, params = _status_filter(guild_id, status)
+        rows = await self._db.fetch(f"SELECT count(*) FROM submissions WHERE {where}", params)
+        return int(rows[0][0])
+
+    async def pending(self, guild_id: int, limit: int | None = 25) -> list[Submission]:
+        """The review queue: pending submissions, oldest first."""
+        rows = await self._db.fetch(
+            f"SELECT {_COLUMNS} FROM submissions WHERE guild_id = ? AND status = 'pending'"
+            " ORDER BY id LIMIT ?", (guild_id, sql_limit(limit)))
+        return [_submission(r) for r in rows]
+
+    async def set_status(self, guild_id: int, name_or_id: int | str, status: Status | str,
+                         actor_id: int, *, only_from: Status | str | None = None) -> Submission:
+        """Approve, reject, remove (or send back to pending) a submission, with an audit entry.
+
+        The row is never deleted, so a removal can be undone and the audit log stays true.
+        Setting the status it already has changes nothing and logs nothing.
+        With ``only_from``, the change happens only if the submission has that status now
+        (checked in the same transaction); otherwise it is returned unchanged. Two moderators
+        clicking on the same pending name cannot then overwrite each other's decision.
+        Raises :class:`NotFound` if the guild has no such submission.
+        """
+        new = Status(status)
+        expected = None if only_from is None else Status(only_from)
+        column, key = _lookup(name_or_id)
+        async with self._db.transaction() as db:
+            rows = await db.execute_fetchall(
+                f"SELECT {_COLUMNS} FROM submissions WHERE guild_id = ? AND {column} = ?",
+                (guild_id, key))
+            if not rows:
+                raise NotFound(_describe_lookup(name_or_id))
+            old = _submission(rows[0])
+            if old.status is new or (expected is not None and old.status is not expected):
+                return old
+            now = self._db.now()
+            await db.execute(
+                "UPDATE submissions SET status = ?, status_changed_by = ?, status_changed_at = ?"
+                " WHERE id = ?", (new.value, actor_id, now, old.id))
+            details = {"id": old.id, "name": old.name, "from": old.status.value, "to": new.value}
+            await insert_audit(db, guild_id, actor_id, f"submission.{new.value}", details, now)
+        return Submission(old.id, guild_id, old.name, old.submitter_id, old.created_at, new,
+                          actor_id, now, old.first_trained_version)
+
+    async def approved(self, guild_id: int) -> list[str]:
+        """Every approved name of a guild, alphabetically: the guild's training corpus."""
+        rows = await self._db.fetch(
+            "SELECT name FROM submissions WHERE guild_id = ? AND status = 'approved' ORDER BY name",
+            (guild_id,))
+        return [r["name"] for r in rows]
+
+    async def submitted(self, guild_id: int) -> frozenset[str]:
+        """Every name ever submitted in a guild, whatever its status: what generation avoids.
+
+        Served from memory after the first call (rows are never deleted, so the set only grows,
+        and submit() adds to it under the lock that also guards this read).
+        """
+        async with self._db.connection() as db:
+            if guild_id not in self._submitted:
+                rows = await db.execute_fetchall(
+                    "SELECT name FROM submissions WHERE guild_id = ?", (guild_id,))
+                self._submitted[guild_id] = {r["name"] for r in rows}
+            return frozenset(self._submitted[guild_id])
+
+    async def count_new(self, guild_id: int) -> int:
+        """Approved names no model version of this guild has trained on yet."""
+        rows = await self._db.fetch(
+            "SELECT count(*) FROM submissions WHERE guild_id = ? AND status = 'approved'"
+            " AND first_trained_version IS NULL", (guild_id,))
+        return int(rows[0][0])
+
+    async def guilds_with_new(self, min_new: int, *, only_scheduled: bool = False) -> dict[int, int]:
+        """Guilds with at least ``min_new`` untrained approved names: {guild_id: count}.
+
+        With ``only_scheduled``, guilds that switched the fine-tune schedule off are left out,
+        which is what the periodic scheduler wants.
+        """
+        rows = await self._db.fetch(
+            "SELECT s.guild_id, count(*) AS n FROM submissions AS s"
+            " LEFT JOIN guild_settings AS g ON g.guild_id = s.guild_id"
+            " WHERE s.status = 'approved' AND s.first_trained_version IS NULL"
+            " AND (? = 0 OR COALESCE(g.schedule_enabled, 1) = 1)"
+            " GROUP BY s.guild_id HAVING count(*) >= ? ORDER BY s.guild_id",
+            (int(only_scheduled), min_new))
+        return {r["guild_id"]: r["n"] for r in rows}
+
+
+def _submission(row: sqlite3.Row) -> Submission:
+    return Submission(row["id"], row["guild_id"], row["name"], row["submitter_id"], row["created_at"],
+                      Status(row["status"]), row["status_changed_by"], row["status_changed_at"],
+                      row["first_trained_version"])
+
+
+def _lookup(name_or_id: int | str) -> tuple[str, int | str]:
+    """(column, key) for a submission given by id or by (user-typed) name."""
+    if isinstance(name_or_id, bool) or not isinstance(name_or_id, (int, str)):
+        raise TypeError(f"a submission is named by int id or str name, not {name_or_id!r}")
+    if isinstance(name_or_id, int):
+        return "id", name_or_id
+    return "name", normalize_name(name_or_id)
+
+
+def _describe_lookup(name_or_id: int | str) -> str:
+    if isinstance(name_or_id, int):
+        return f"Submission #{name_or_id}"
+    return f"The name '{name_or_id.strip().lower()}'"
+
+
+def _status_filter(guild_id: int, status: Status | str | None) -> tuple[str, tuple]:
+    if status is None:
+        return "guild_id = ?", (guild_id,)
+    return "guild_id = ? AND status = ?", (guild_id, Status(status).value)

@@ -1,0 +1,311 @@
+"""Fine-tuning servers' models in the background without ever blocking the bot.
+
+One asyncio worker task takes jobs from a FIFO queue, one at a time. For each it gathers the
+data on the event loop (database reads), runs the fine-tune in the service's own single
+thread (``ThreadPoolExecutor(max_workers=1)``), and judges and promotes the result back on the
+loop. Progress crosses from the thread with ``loop.call_soon_threadsafe``.
+
+Promotion order makes a crash at any point harmless:
+
+1. write ``<models_dir>/<guild>/v<N>.npz`` atomically (temp file, fsync, ``os.replace``);
+2. commit the version row, which also marks the names as trained, in one transaction;
+3. swap the model in memory.
+
+The row marks every name of the fine-tune's data as trained by that version, held-out ones
+included: they were used (to validate), and otherwise they would stay "new" for ever and keep
+triggering the scheduler. A discarded version marks nothing, so its names stay new.
+
+Dying before 2 leaves a checkpoint no row refers to; the registry removes it at start-up
+(and the next fine-tune would reuse its number anyway). Dying before 3 is nothing: a restart
+serves what the database says.
+
+The periodic scheduler (:mod:`bot.services.training.scheduler`) asks for fine-tunes of servers
+with enough untrained names.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+from bot.errors import DinoBotError
+from bot.services.registry import ModelRegistry, ServedModel
+from bot.services.store import Status, Store, Trigger, VersionStatus
+from bot.services.training.courtesy import Courtesy
+from bot.services.training.fine_tune import (
+    TrainingPlan,
+    TrainingRun,
+    base_validation_names,
+    gil_switch_interval,
+    judge,
+    run_fine_tune,
+    split_holdout,
+)
+from bot.services.training.jobs import JobStatus, NotEnoughNames, Outcome, TrainingJob
+from bot.services.training.scheduler import Scheduler
+from bot.services.training.settings import TrainingSettings
+from model import NameModel, Progress, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_REASON = "cancelled: the bot is shutting down"
+
+
+class TrainingService:
+    """Queues, runs, judges and promotes fine-tunes. ``await start()``, then ``request``."""
+
+    def __init__(self, store: Store, registry: ModelRegistry,
+                 settings: TrainingSettings | None = None, *,
+                 replay_names: Sequence[str] | None = None,
+                 clock: Callable[[], float] = time.time,
+                 activity: Callable[[], float] | None = None) -> None:
+        """``replay_names``: a base corpus to replay; None replays the shipped model's samples.
+
+        ``activity``: when the bot last saw an interaction (``time.monotonic()``); training
+        pauses between batches while the bot is busy (see :mod:`bot.cpu_priority`).
+        """
+        self.store = store
+        self.registry = registry
+        self.settings = settings or TrainingSettings()
+        self._replay = tuple(replay_names) if replay_names else None
+        self._clock = clock
+        self._activity = activity
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dinobot-train")
+        self._queue: asyncio.Queue[TrainingJob | None] = asyncio.Queue()
+        self._jobs: dict[int, TrainingJob] = {}  # guild -> its queued or running job
+        self._ids = itertools.count(1)
+        self._base_val: tuple[str, ...] | None = None
+        self._worker: asyncio.Task | None = None
+        self.scheduler = Scheduler(self)
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start the worker, and the scheduler unless ``schedule_minutes`` is 0 (idempotent)."""
+        if self._worker is not None:
+            return
+        self._worker = asyncio.create_task(self._work(), name="dinobot-training-worker")
+        self.scheduler.start()
+
+    async def close(self) -> None:
+        """Stop the scheduler, cancel queued and running jobs, wait, shut the thread down.
+
+        A running fine-tune stops at its next batch; one already past training finishes its
+        promotion, so nothing is left half-done. Close this before the store.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        await self.scheduler.stop()
+        for job in list(self._jobs.values()):
+            job.cancel(SHUTDOWN_REASON)
+        self._queue.put_nowait(None)  # wakes the worker, which then exits
+        if self._worker is not None:
+            await self._worker
+        await asyncio.to_thread(self._executor.shutdown, True)
+        log.info("training service closed")
+
+    async def __aenter__(self) -> "TrainingService":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ requests
+
+    def job(self, guild_id: int) -> TrainingJob | None:
+        """The guild's queued or running job, if any."""
+        job = self._jobs.get(guild_id)
+        return job if job is not None and not job.done else None
+
+    def queued_guilds(self) -> list[int]:
+        """Guilds with a job, in the order they will run (the running one first)."""
+        return [g for g, job in self._jobs.items() if not job.done]
+
+    async def request(self, guild_id: int, requested_by: int | None,
+                      trigger: Trigger | str = Trigger.ADMIN) -> TrainingJob:
+        """Queue a fine-tune of this guild, or return the one already queued or running.
+
+        Raises :class:`NotEnoughNames` if the guild has fewer than ``min_names`` approved
+        names. An admin's request (``requested_by`` set) is written to the audit log.
+        """
+        if self._closed or self._worker is None:
+            raise DinoBotError("Training is not available right now (the bot is not running "
+                               "its training service).")
+        if (existing := self.job(guild_id)) is not None:
+            return existing
+        have = await self.store.names.count(guild_id, Status.APPROVED)
+        if have < self.settings.min_names:
+            raise NotEnoughNames(self.settings.min_names, have)
+        if requested_by is not None:
+            await self.store.audit.log(guild_id, requested_by, "finetune.request",
+                                        {"trigger": str(Trigger(trigger))})
+        if (existing := self.job(guild_id)) is not None:  # another request won the race
+            return existing
+        job = TrainingJob(next(self._ids), guild_id, requested_by, Trigger(trigger))
+        self._jobs[guild_id] = job
+        self._queue.put_nowait(job)
+        log.info("guild %d: fine-tune #%d queued (%s, by %s)", guild_id, job.id, trigger,
+                 requested_by)
+        return job
+
+    async def cancel(self, guild_id: int, requested_by: int | None = None) -> bool:
+        """Cancel the guild's queued or running fine-tune; False if there was none."""
+        job = self.job(guild_id)
+        reason = "cancelled by an admin" if requested_by is not None else "cancelled"
+        if job is None or not job.cancel(reason):
+            return False
+        if requested_by is not None:
+            await self.store.audit.log(guild_id, requested_by, "finetune.cancel",
+                                        {"job": job.id})
+        return True
+
+    # ------------------------------------------------------------------ the worker
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            if job is None:
+                return
+            if job.done:  # cancelled while queued
+                self._forget(job)
+                continue
+            try:
+                await self._run(job)
+            except DinoBotError as exc:
+                job.finish(JobStatus.FAILED, Outcome(False, str(exc)))
+            except Exception as exc:
+                log.exception("guild %d: fine-tune #%d failed", job.guild_id, job.id)
+                job.finish(JobStatus.FAILED, Outcome(False, f"failed: {exc}"))
+            finally:
+                self._forget(job)
+
+    def _forget(self, job: TrainingJob) -> None:
+        if self._jobs.get(job.guild_id) is job:
+            del self._jobs[job.guild_id]
+
+    async def _run(self, job: TrainingJob) -> None:
+        job.mark_running()
+        started = self._clock()
+        plan = await self._plan(job.guild_id)
+        loop = asyncio.get_running_loop()
+        if job.stop_flag.is_set():  # cancelled while the data was gathered
+            job.finish(JobStatus.CANCELLED, Outcome(False, job.cancel_reason or "cancelled"))
+            return
+
+        def progress(p: Progress) -> None:  # runs in the training thread
+            loop.call_soon_threadsafe(job.on_progress, p)
+
+        run = await loop.run_in_executor(self._executor, self._train_in_thread, plan,
+                                         progress, self._stop_check(job))
+        if run.fit.cancelled or job.stop_flag.is_set():
+            log.info("guild %d: fine-tune #%d cancelled", job.guild_id, job.id)
+            job.finish(JobStatus.CANCELLED, Outcome(False, job.cancel_reason or "cancelled",
+                                                    seconds=self._clock() - started))
+            return
+        outcome = await self._conclude(job, plan, run, started)
+        job.finish(JobStatus.DONE, outcome)
+
+    async def _plan(self, guild_id: int) -> TrainingPlan:
+        names = await self.store.names.approved(guild_id)
+        if len(names) < self.settings.min_names:
+            raise NotEnoughNames(self.settings.min_names, len(names))
+        new_count = await self.store.names.count_new(guild_id)
+        current = await self.registry.get(guild_id)
+        train, held = split_holdout(names, self.settings.holdout_fraction,
+                                    self.settings.min_holdout)
+        return TrainingPlan(guild_id, current, self.registry.base.model, train, held,
+                            held + await self._base_samples(), self._replay, new_count,
+                            replay_seed=self.settings.base_val_seed + 1)
+
+    async def _base_samples(self) -> tuple[str, ...]:
+        if self._base_val is None:
+            loop = asyncio.get_running_loop()
+            self._base_val = await loop.run_in_executor(
+                self._executor, base_validation_names, self.registry.base.model,
+                self.settings.base_val_samples, self.settings.base_val_seed)
+        return self._base_val
+
+    def _stop_check(self, job: TrainingJob) -> Callable[[], bool]:
+        """The training thread's between-batches hook: give way to interactions, then say
+        whether to stop."""
+        if self._activity is None:
+            return job.stop_flag.is_set
+        courtesy = Courtesy(self._activity)
+
+        def should_stop() -> bool:
+            courtesy()
+            return job.stop_flag.is_set()
+        return should_stop
+
+    def _train_in_thread(self, plan: TrainingPlan, progress: Callable[[Progress], None],
+                         should_stop: Callable[[], bool]) -> TrainingRun:
+        with gil_switch_interval(self.settings.switch_interval):
+            return self._train(plan, progress, should_stop)
+
+    def _train(self, plan: TrainingPlan, progress: Callable[[Progress], None],
+               should_stop: Callable[[], bool]) -> TrainingRun:
+        """The blocking fine-tune (training thread). Tests override it to fake a NaN result."""
+        s = self.settings
+        return run_fine_tune(plan, s.train_config, s.replay_ratio, s.outcome_samples,
+                             progress, should_stop)
+
+    # ------------------------------------------------------------------ judging and promoting
+
+    async def _conclude(self, job: TrainingJob, plan: TrainingPlan, run: TrainingRun,
+                        started: float) -> Outcome:
+        """Judge the run; record it as discarded, or promote it (file, then row, then swap)."""
+        promote, reason = judge(run.val_before, run.fit.val_loss, self.settings.tolerance)
+        record = dict(
+            trigger=job.trigger, started_at=started, parent_version=plan.current.version,
+            names_used=len(plan.all_names), train_loss_before=run.train_before,
+            train_loss_after=run.train_after, val_loss_before=run.val_before,
+            val_loss_after=run.fit.val_loss, requested_by=job.requested_by, reason=reason,
+        )
+        outcome = Outcome(promote, reason, len(plan.all_names), plan.new_names, run.val_before,
+                          run.fit.val_loss, None, run.samples if promote else ())
+        if not promote:
+            version = await self.store.versions.record(
+                job.guild_id, status=VersionStatus.DISCARDED, finished_at=self._clock(), **record)
+            log.info("guild %d: version %d %s", job.guild_id, version, reason)
+            return _with(outcome, version, self._clock() - started)
+        version = await self.store.versions.next_number(job.guild_id)
+        relative = self.registry.relative_checkpoint(job.guild_id, version)
+        path = self.registry.resolve_path(relative)
+        await self._write_checkpoint(run.fit.model, path, guild_id=job.guild_id, version=version,
+                                     parent_version=plan.current.version)
+        finished = self._clock()
+        await self._commit(job.guild_id, path, status=VersionStatus.PROMOTED,
+                           finished_at=finished, checkpoint_path=relative, version=version,
+                           trained_names=plan.all_names, **record)
+        self.registry.swap_in(job.guild_id, ServedModel(
+            run.fit.model, version, run.fit.val_loss, finished, len(plan.all_names), path))
+        log.info("guild %d: version %d %s", job.guild_id, version, reason)
+        return _with(outcome, version, self._clock() - started)
+
+    async def _write_checkpoint(self, model: NameModel, path: Path, **meta: object) -> None:
+        """Step 1 of a promotion: the file, atomically, written in the training thread."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, lambda: save_checkpoint(model, path, **meta))
+
+    async def _commit(self, guild_id: int, path: Path, **record: object) -> None:
+        """Step 2 of a promotion: the version row and the trained names, one transaction.
+
+        If the commit fails the checkpoint is removed again, so no file outlives its row.
+        """
+        try:
+            await self.store.versions.record(guild_id, **record)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
+
+def _with(outcome: Outcome, version: int, seconds: float) -> Outcome:
+    return replace(outcome, version=version, seconds=seconds)

@@ -1,0 +1,50 @@
+"""Knobs of the per-server models and the training service, as one plain dataclass.
+
+``bot/config.py`` (which reads the environment) builds one of these; tests build tiny ones.
+Nothing here reads files or the environment, so the services stay easy to test.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from model import FINE_TUNING, TrainConfig
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How fine-tunes are triggered, run and judged.
+
+    ``tolerance`` is in nats per character: a fine-tune is promoted when its validation loss is
+    finite and at most ``tolerance`` above the current model's on the same validation set
+    (0 = must not get worse at all; negative = must improve by that much).
+    """
+
+    min_names: int = 20  # approved names a server needs before it can be fine-tuned
+    min_new_names: int = 20  # the scheduler fine-tunes servers with this many untrained names
+    schedule_minutes: float = 60.0  # how often the scheduler looks; 0 switches it off
+    tolerance: float = 0.05
+    holdout_fraction: float = 0.1  # of the server's names, kept out of training for validation
+    min_holdout: int = 2
+    base_val_samples: int = 100  # fixed base-model samples in every validation set (forgetting)
+    base_val_seed: int = 20_240_601
+    replay_ratio: float = 2.0  # replayed names per server name, every epoch
+    train_config: TrainConfig = field(default_factory=lambda: FINE_TUNING)
+    max_cached_models: int = 8  # fine-tuned models kept in memory (the base is always kept)
+    outcome_samples: int = 5  # names sampled from a new model for the admin's report
+    # While a fine-tune runs, set sys.setswitchinterval to this (seconds), restoring it after;
+    # None leaves the interpreter's 5 ms, which the README's service benchmark found no worse.
+    switch_interval: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_holdout < 1:
+            raise ValueError("min_holdout must be at least 1: validation needs server names")
+        if self.min_names < self.min_holdout + 1:
+            raise ValueError(f"min_names must leave at least one training name after "
+                             f"{self.min_holdout} held out, not {self.min_names}")
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in [0, 1), not {self.holdout_fraction}")
+        if self.min_new_names < 1 or self.max_cached_models < 0 or self.schedule_minutes < 0:
+            raise ValueError("min_new_names must be >= 1; max_cached_models and "
+                             "schedule_minutes must be >= 0")
+        if self.switch_interval is not None and not self.switch_interval > 0:
+            raise ValueError(f"switch_interval must be positive, not {self.switch_interval}")

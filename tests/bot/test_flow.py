@@ -1,0 +1,149 @@
+"""The whole product, as users meet it, through the real discord.py client and the fake Discord.
+
+Members submit 50 names in one server with ``/submit``, an admin runs ``/retrain``, and from then
+on that server (and only that server) is answered by its own model, also after a restart. Plus
+what must hold around it: a dropped gateway connection is resumed, heartbeats stay on time
+while a fine-tune runs, and admin commands are refused politely in DMs.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import replace
+
+from bot.services.training.jobs import JobStatus
+from model import TrainConfig
+from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, OTHER_MEMBER, Harness, make_config
+
+EPHEMERAL = 64
+STARTS = ("glim", "quil", "bron", "zeph", "moss", "velv", "crum", "thist", "pebb", "rumbl", "snorf", "wib")
+ENDS = ("osaurus", "odon", "oraptor", "ops", "onyx")
+#: How late a heartbeat may be (s) beyond the fake's interval before we call the loop blocked.
+HEARTBEAT_SLACK = 0.25
+
+
+def invented_names(known: frozenset[str], count: int = 50) -> list[str]:
+    """``count`` dinosaur-like names that are not real dinosaurs (the store refuses those)."""
+    names = (start + end for start, end in itertools.product(STARTS, ENDS))
+    return list(itertools.islice((n for n in names if n not in known), count))
+
+
+def footer(reply: dict) -> str:
+    return reply["data"]["embeds"][0]["footer"]["text"]
+
+
+def info_fields(reply: dict) -> dict[str, str]:
+    return {f["name"]: f["value"] for f in reply["data"]["embeds"][0]["fields"]}
+
+
+async def ask(fake, command: str, options: dict | None = None, **kwargs) -> dict:
+    return await (await fake.slash(command, options, **kwargs)).response()
+
+
+async def submit_all(fake, names: list[str], guild: int) -> None:
+    """Each name via /submit, spread over three members (each has a daily limit)."""
+    members = itertools.cycle((ADMIN, MEMBER, OTHER_MEMBER))
+    for name in names:
+        reply = await ask(fake, "submit", {"name": name.capitalize()}, guild=guild, user=next(members))
+        assert reply["type"] == 4 and "joins this server's names" in reply["data"]["content"], reply
+
+
+async def retrain(fake, guild: int) -> dict:
+    """Run /retrain as the admin and return the final (summary) edit."""
+    handle = await fake.slash("retrain", guild=guild, user=ADMIN)
+    await handle.response()
+    await handle.wait_for(lambda h: h.edits and not h.edits[-1].get("components", [None]), timeout=15,
+                          what="the /retrain summary")
+    return handle.edits[-1]
+
+
+async def test_submit_retrain_and_only_that_server_changes(dino):
+    fake = dino.fake
+    names = invented_names(dino.bot.known_names)
+    await submit_all(fake, names, GUILD_A)
+    assert await dino.bot.store.names.count(GUILD_A) == 50 and await dino.bot.store.names.count(GUILD_B) == 0
+
+    summary = (await retrain(fake, GUILD_A))["embeds"][0]
+    assert summary["title"] == "✅ New model promoted: v1", summary
+    assert {f["name"]: f["value"] for f in summary["fields"]}["Names used"] == "50 (50 new)"
+
+    await assert_served(fake, GUILD_A, "this server's model v1")
+    await assert_served(fake, GUILD_B, "the base model")
+    info = info_fields(await ask(fake, "dinoinfo", guild=GUILD_A))
+    assert info["Model"] == "This server's model v1" and info["Fine-tuned on"] == "50 names from this server"
+    assert info_fields(await ask(fake, "dinoinfo", guild=GUILD_B))["Model"] == "The base model"
+
+    await dino.restart()
+    await assert_served(fake, GUILD_A, "this server's model v1")
+    await assert_served(fake, GUILD_B, "the base model")
+    fake.assert_clean()
+
+
+async def assert_served(fake, guild: int, label: str) -> None:
+    reply = await ask(fake, "dinoname", {"count": 3}, guild=guild, user=MEMBER)
+    assert footer(reply) == f"From {label}"
+    names = re.findall(r"\*\*([A-Za-z]+)", reply["data"]["embeds"][0]["description"])
+    assert len(names) == 3
+
+
+async def test_a_dropped_gateway_is_resumed_and_a_running_fine_tune_carries_on(fake, tmp_path):
+    config = make_config(tmp_path / "data")
+    slow = replace(config.training, train_config=TrainConfig(epochs=100_000, lr=2e-3, patience=100_000))
+    harness = Harness(fake, replace(config, training=slow))
+    bot = await harness.start()
+    try:
+        for user, name in enumerate(invented_names(bot.known_names, 10)):
+            await bot.store.names.submit(GUILD_A, 30_000 + user, name)
+        handle = await fake.slash("retrain", user=ADMIN)
+        await handle.response()
+        await handle.wait_for_edits(1)
+        job = bot.trainer.job(GUILD_A)
+
+        await fake.drop_connection()
+        await fake.wait_for_resume()
+        reply = await ask(fake, "dinoname", guild=GUILD_B, user=MEMBER)
+        assert reply["type"] == 4 and footer(reply) == "From the base model"
+        edits = len(handle.edits)
+        await handle.wait_for_edits(edits + 1, timeout=5)  # progress still arrives: REST needs no gateway
+        assert job.status is JobStatus.RUNNING and bot.trainer.job(GUILD_A) is job
+        assert fake.gateway.ready_count == 1  # resumed, not re-identified
+
+        job.cancel("test over")
+        await job.wait()
+        fake.assert_clean()
+    finally:
+        await harness.stop()
+
+
+async def test_heartbeats_stay_on_time_while_a_fine_tune_runs(fake, tmp_path):
+    config = make_config(tmp_path / "data")
+    slow = replace(config.training, train_config=TrainConfig(epochs=100_000, lr=2e-3, patience=100_000))
+    harness = Harness(fake, replace(config, training=slow))
+    bot = await harness.start()
+    try:
+        for user, name in enumerate(invented_names(bot.known_names, 50)):
+            await bot.store.names.submit(GUILD_A, 30_000 + user, name)
+        job = await bot.trainer.request(GUILD_A, ADMIN.id)
+        await fake.wait_until(lambda: job.snapshot.progress is not None, timeout=10, what="training under way")
+        connection = fake.gateway.current
+        beats_before = len(connection.heartbeats)
+        interval = fake.gateway.heartbeat_interval
+        await fake.wait_until(lambda: len(connection.heartbeats) >= beats_before + 5, timeout=10,
+                              what="five heartbeats during the fine-tune")
+        assert job.status is JobStatus.RUNNING
+        job.cancel("test over")
+        await job.wait()
+        gaps = fake.gateway.heartbeat_gaps()
+        assert gaps and max(gaps) <= interval + HEARTBEAT_SLACK, gaps
+    finally:
+        await harness.stop()
+
+
+async def test_admin_commands_are_refused_politely_in_dms(dino):
+    for command, options in (("retrain", None), ("settings", None), ("review", None),
+                             ("names remove", {"name": "quilodon"}), ("submit", {"name": "quilodon"})):
+        reply = await ask(dino.fake, command, options, guild=None, user=ADMIN)
+        assert reply["type"] == 4 and reply["data"]["flags"] & EPHEMERAL, command
+        assert "only works in a server" in reply["data"]["content"], (command, reply)
+    assert dino.bot.trainer.queued_guilds() == []
+    dino.fake.assert_clean()

@@ -1,0 +1,99 @@
+"""/dinoname and /dinoinfo through the real discord.py client and the fake Discord."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model import sample_names
+from tests.support.harness import GUILD_A, GUILD_B, MEMBER
+
+EPHEMERAL = 64
+
+
+def embed_names(message_or_data) -> list[str]:
+    embeds = message_or_data["embeds"] if isinstance(message_or_data, dict) else message_or_data.embeds
+    lines = embeds[0]["description"].split("\n")
+    return [line.split("**")[1].lower().rstrip("…") for line in lines if line.startswith("**")]
+
+
+async def test_dinoname_answers_with_an_embed_and_a_more_button(dino):
+    handle = await dino.fake.slash("dinoname", user=MEMBER)
+    reply = await handle.response()
+    assert reply["type"] == 4
+    names = embed_names(reply["data"])
+    assert len(names) == 1 and names[0].isalpha()
+    assert handle.original.find_component(label="More") is not None
+    dino.fake.assert_clean()
+
+
+async def test_prefix_count_and_temperature_are_honoured(dino):
+    reply = await (await dino.fake.slash("dinoname", {"prefix": "Tyr", "count": 5, "temperature": 0.7})).response()
+    names = embed_names(reply["data"])
+    assert len(names) == 5 and all(n.startswith("tyr") for n in names)
+    assert "prefix “tyr”" in reply["data"]["embeds"][0]["footer"]["text"]
+
+
+async def test_real_dinosaurs_are_labelled_when_a_corpus_is_configured(dino):
+    reply = await (await dino.fake.slash("dinoname", {"count": 10, "temperature": 0.3})).response()
+    text = reply["data"]["embeds"][0]["description"]
+    assert "brand new" in text or "real dinosaur" in text
+
+
+@pytest.mark.parametrize("prefix, fragment", [
+    ("ty7", "digit '7'"), ("t rex", "a space"), ("🦖", "not a letter"), ("straße", "sharp s"),
+])
+async def test_a_bad_prefix_gets_a_short_private_explanation(dino, prefix, fragment):
+    reply = await (await dino.fake.slash("dinoname", {"prefix": prefix})).response()
+    assert reply["data"]["flags"] & EPHEMERAL
+    assert fragment in reply["data"]["content"] and "Traceback" not in reply["data"]["content"]
+
+
+async def test_more_reuses_the_options_and_survives_a_restart(dino):
+    first = await dino.fake.slash("dinoname", {"prefix": "raptor", "count": 3})
+    await first.response()
+    again = await dino.fake.click(first.original, label="More")
+    names = embed_names((await again.response())["data"])
+    assert len(names) == 3 and all(n.startswith("raptor") for n in names)
+    await dino.restart()
+    after = await dino.fake.click(first.original, label="More")
+    names = embed_names((await after.response())["data"])
+    assert len(names) == 3 and all(n.startswith("raptor") for n in names)
+    dino.fake.assert_clean()
+
+
+async def test_names_the_server_already_has_are_never_suggested(dino):
+    store = dino.bot.store
+    likely = sample_names(dino.bot.registry.base.model, 30, prefix="zu", temperature=0.3,
+                          avoid=store.names.known_names, rng=np.random.default_rng(0))  # refused by the store
+    for user, sample in enumerate(likely):  # the likeliest names, each from its own member
+        await store.names.submit(GUILD_A, 10_000 + user, sample.name)
+    taken = await store.names.submitted(GUILD_A)
+    reply = await (await dino.fake.slash("dinoname", {"prefix": "zu", "count": 10, "temperature": 0.6})).response()
+    names = embed_names(reply["data"])
+    assert len(names) == 10 and not set(names) & taken
+
+
+async def test_works_in_dms_with_the_base_model(dino):
+    reply = await (await dino.fake.slash("dinoname", {"count": 2}, guild=None, user=MEMBER)).response()
+    assert len(embed_names(reply["data"])) == 2
+    assert "base model" in reply["data"]["embeds"][0]["footer"]["text"]
+
+
+async def test_dinoinfo_describes_the_base_model(dino):
+    reply = await (await dino.fake.slash("dinoinfo", guild=GUILD_B)).response()
+    fields = {f["name"]: f["value"] for f in reply["data"]["embeds"][0]["fields"]}
+    assert fields["Model"] == "The base model" and "LSTM-64" in fields["Network"]
+    assert "nats/letter" in fields["Validation loss"] and "DinoBot" in reply["data"]["embeds"][0]["footer"]["text"]
+
+
+async def test_generation_cooldown_refuses_politely(fake, tmp_path):
+    from tests.support.harness import Harness, make_config
+    harness = Harness(fake, make_config(tmp_path / "d", generate_rate=(2, 30.0)))
+    await harness.start()
+    try:
+        for _ in range(2):
+            assert (await (await fake.slash("dinoname", user=MEMBER)).response())["type"] == 4
+        reply = await (await fake.slash("dinoname", user=MEMBER)).response()
+        assert reply["data"]["flags"] & EPHEMERAL and "Slow down" in reply["data"]["content"]
+    finally:
+        await harness.stop()

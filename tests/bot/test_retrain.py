@@ -1,0 +1,315 @@
+"""/retrain through the real discord.py client and the fake Discord: live progress, joining a
+running job, the Cancel button, refusals, and a fine-tune that is not promoted.
+
+Fine-tunes here are real (tiny networks, a few epochs). Tests that need a job to stay running
+long enough to interact with it use :func:`long_running`: many epochs and no early stopping,
+always ending in a cancel, so no test waits for a long fine-tune to finish.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from bot.cogs import retrain as retrain_cog
+from bot.services.training.jobs import JobStatus
+from model import TrainConfig
+from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, Harness, make_config
+
+EPHEMERAL = 64
+NAMES = ("glimmerosaurus", "quillodon", "brontofex", "zephyraptor", "mossasaurus", "velvetops",
+         "crumbleodon", "thistlerex", "pebblonyx", "rumblesaurus")
+
+
+async def add_names(bot, guild_id: int = GUILD_A, count: int = len(NAMES)) -> None:
+    for user, name in enumerate(NAMES[:count]):  # one member each: no daily limit in the way
+        await bot.store.names.submit(guild_id, 20_000 + user, name)
+
+
+def embed(body: dict) -> dict:
+    return body["embeds"][0]
+
+
+def fields(body: dict) -> dict[str, str]:
+    return {f["name"]: f["value"] for f in embed(body).get("fields", [])}
+
+
+def percent(body: dict) -> int | None:
+    found = re.search(r"\*\*(\d+) %\*\*", embed(body).get("description", ""))
+    return int(found[1]) if found else None
+
+
+def is_summary(body: dict) -> bool:
+    return bool(body.get("embeds")) and percent(body) is None and "Fine-tuning" not in embed(body)["title"]
+
+
+def with_epochs(config, epochs: int):
+    """The test settings with ``epochs`` per ensemble member and no early stopping."""
+    train = TrainConfig(epochs=epochs, lr=2e-3, patience=epochs)
+    return replace(config, training=replace(config.training, train_config=train))
+
+
+def long_running(config):
+    """Settings whose fine-tunes would run for minutes: every test using them cancels the job."""
+    return with_epochs(config, 100_000)
+
+
+@pytest.fixture
+async def slow_dino(fake, tmp_path):
+    """A bot whose fine-tunes run until cancelled, editing replies ten times a second (not once)."""
+    harness = Harness(fake, long_running(make_config(tmp_path / "data")))
+    bot = await harness.start()
+    bot.get_cog("Retrain").edit_interval = 0.1
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+
+
+async def wait_running(handle) -> list[dict]:
+    """Wait until the reply shows a running job with an epoch done (a Cancel button on it)."""
+    return await handle.wait_for(
+        lambda h: [e for e in h.edits if e.get("embeds") and "Epoch" in fields(e) and "/" in fields(e)["Epoch"]],
+        timeout=10, what="a progress edit")
+
+
+# ------------------------------------------------------------------------------------- progress
+
+
+@pytest.fixture
+async def medium_dino(fake, tmp_path):
+    """Fine-tunes of about a second: long enough to show progress, short enough to wait for."""
+    harness = Harness(fake, with_epochs(make_config(tmp_path / "data"), 10))
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+
+
+async def test_progress_edits_arrive_in_order_and_end_with_the_summary(medium_dino):
+    dino = medium_dino
+    dino.bot.get_cog("Retrain").edit_interval = 0.02  # many edits, to check their order
+    await add_names(dino.bot)
+    handle = await dino.fake.slash("retrain", user=ADMIN)
+    assert (await handle.response())["type"] == 5  # deferred: "DinoBot is thinking…"
+    await handle.wait_for(lambda h: h.edits and is_summary(h.edits[-1]), timeout=15, what="the summary")
+    edits = handle.edits
+    progress = [percent(e) for e in edits[:-1] if percent(e) is not None]
+    assert len(progress) >= 3 and progress == sorted(progress), progress
+    assert all(e["components"] for e in edits[:-1])  # the Cancel button while it runs
+    summary = edits[-1]
+    assert embed(summary)["title"] == "✅ New model promoted: v1" and summary["components"] == []
+    info = fields(summary)
+    assert info["Names used"] == f"{len(NAMES)} ({len(NAMES)} new)"
+    assert re.fullmatch(r"\d\.\d{3} → \d\.\d{3} nats/letter", info["Validation loss"])
+    assert info["Version"] == "v1 (now serving this server)"
+    assert len(info["Names from the new model"].split(", ")) >= 1
+    assert "Epoch" in fields(next(e for e in edits if percent(e) is not None))
+    assert embed(summary)["footer"]["text"].startswith("Took ")
+    dino.fake.assert_clean()
+
+
+async def test_edits_are_throttled_but_the_final_one_is_never_dropped(slow_dino):
+    fake, bot = slow_dino.fake, slow_dino.bot
+    bot.get_cog("Retrain").edit_interval = retrain_cog.EDIT_INTERVAL  # the real once-a-second
+    await add_names(bot)
+    handle = await fake.slash("retrain", user=ADMIN)
+    await handle.response()
+    await handle.wait_for_edits(3, timeout=10)  # epochs take milliseconds; edits come once a second
+    job = bot.trainer.job(GUILD_A)
+    job.cancel("test over")
+    await handle.wait_for(lambda h: is_summary(h.edits[-1]), timeout=5, what="the summary")
+    times = [r.at for r in handle.requests if r.method == "PATCH"]
+    # the final edit is not held back
+    gaps = [later - earlier for earlier, later in zip(times, times[1:-1], strict=False)]
+    assert gaps and all(gap >= retrain_cog.EDIT_INTERVAL * 0.9 for gap in gaps), gaps
+    assert times[-1] - times[-2] < retrain_cog.EDIT_INTERVAL  # the summary came as soon as the job ended
+    p = job.snapshot.progress
+    assert p.epoch + p.member * p.epochs > len(times)  # far more updates than edits
+    fake.assert_clean()
+
+
+async def test_a_second_retrain_shows_the_running_job(slow_dino):
+    fake, bot = slow_dino.fake, slow_dino.bot
+    await add_names(bot)
+    first = await fake.slash("retrain", user=ADMIN)
+    await first.response()
+    await wait_running(first)
+    job = bot.trainer.job(GUILD_A)
+    assert job is not None and job.status is JobStatus.RUNNING
+    second = await fake.slash("retrain", user=ADMIN)
+    await second.response()
+    shown = (await wait_running(second))[0]
+    assert "already under way" in embed(shown)["description"] and f"<@{ADMIN.id}>" in embed(shown)["description"]
+    assert bot.trainer.job(GUILD_A) is job and bot.trainer.queued_guilds() == [GUILD_A]
+    assert "Started by" in embed(first.edits[0])["description"]
+    job.cancel("test over")
+    for handle in (first, second):  # both replies follow the same job to its end
+        await handle.wait_for(lambda h: is_summary(h.edits[-1]), timeout=5, what="the summary")
+        assert embed(handle.edits[-1])["title"] == "⏹️ Fine-tune cancelled"
+    fake.assert_clean()
+
+
+async def test_another_server_queues_and_can_cancel_before_it_starts(slow_dino):
+    fake, bot = slow_dino.fake, slow_dino.bot
+    await add_names(bot, GUILD_A)
+    await add_names(bot, GUILD_B)
+    first = await fake.slash("retrain", guild=GUILD_A, user=ADMIN)
+    await first.response()
+    await wait_running(first)
+    queued = await fake.slash("retrain", guild=GUILD_B, user=ADMIN)
+    await queued.response()
+    (edit,) = await queued.wait_for_edits(1)
+    assert "Waiting for 1 other fine-tune to finish." in embed(edit)["description"]
+    assert bot.trainer.queued_guilds() == [GUILD_A, GUILD_B]
+    click = await fake.click(queued.original, label="Cancel", user=ADMIN)
+    assert "Stopping" in (await click.response())["data"]["content"]
+    await queued.wait_for(lambda h: is_summary(h.edits[-1]), timeout=5, what="the summary")
+    assert "before it started" in embed(queued.edits[-1])["description"]
+    assert bot.trainer.queued_guilds() == [GUILD_A]  # the other server's job was not touched
+    bot.trainer.job(GUILD_A).cancel("test over")
+    fake.assert_clean()
+
+
+# ------------------------------------------------------------------------------------- cancel
+
+
+async def test_the_cancel_button_stops_the_fine_tune_and_keeps_the_model(slow_dino):
+    fake, bot = slow_dino.fake, slow_dino.bot
+    await add_names(bot)
+    handle = await fake.slash("retrain", user=ADMIN)
+    await handle.response()
+    await wait_running(handle)
+    job = bot.trainer.job(GUILD_A)
+    click = await fake.click(handle.original, label="Cancel", user=ADMIN)
+    answer = await click.response()
+    assert answer["data"]["flags"] & EPHEMERAL and "Stopping" in answer["data"]["content"]
+    outcome = await job.wait()
+    assert job.status is JobStatus.CANCELLED and "cancelled by an admin" in outcome.reason
+    await handle.wait_for(lambda h: is_summary(h.edits[-1]), timeout=5, what="the summary")
+    assert embed(handle.edits[-1])["title"] == "⏹️ Fine-tune cancelled"
+    assert handle.original.find_component(label="Cancel") is None
+    assert (await bot.registry.get(GUILD_A)).version is None  # still the base model
+    audit = [entry.action for entry in await bot.store.audit.recent(GUILD_A)]
+    assert "finetune.request" in audit and "finetune.cancel" in audit
+    fake.assert_clean()
+
+
+async def test_a_member_cannot_cancel(slow_dino):
+    fake, bot = slow_dino.fake, slow_dino.bot
+    await add_names(bot)
+    handle = await fake.slash("retrain", user=ADMIN)
+    await handle.response()
+    await wait_running(handle)
+    click = await fake.click(handle.original, label="Cancel", user=MEMBER)
+    answer = await click.response()
+    assert answer["data"]["flags"] & EPHEMERAL and "Manage Server" in answer["data"]["content"]
+    job = bot.trainer.job(GUILD_A)
+    assert job is not None and job.status is JobStatus.RUNNING
+    job.cancel("test over")
+    await job.wait()
+
+
+async def test_a_restart_ends_the_reply_with_the_cancellation(slow_dino):
+    fake, bot = slow_dino.fake, slow_dino.bot
+    await add_names(bot)
+    handle = await fake.slash("retrain", user=ADMIN)
+    await handle.response()
+    await wait_running(handle)
+    await slow_dino.restart()  # shutting down cancels the job, and the reply says so before the bot goes
+    assert embed(handle.edits[-1])["title"] == "⏹️ Fine-tune cancelled"
+    assert "shutting down" in embed(handle.edits[-1])["description"]
+    assert handle.original.find_component(label="Cancel") is None
+    assert slow_dino.bot.trainer.job(GUILD_A) is None
+    fake.assert_clean()
+
+
+# ------------------------------------------------------------------------------------- refusals
+
+
+async def test_a_member_is_refused_and_nothing_runs(dino):
+    await add_names(dino.bot)
+    handle = await dino.fake.slash("retrain", user=MEMBER)
+    reply = await handle.response()
+    assert reply["type"] == 4 and reply["data"]["flags"] & EPHEMERAL
+    assert "Manage Server" in reply["data"]["content"]
+    assert dino.bot.trainer.job(GUILD_A) is None
+    assert await dino.bot.store.versions.list(GUILD_A) == []
+    assert [e.action for e in await dino.bot.store.audit.recent(GUILD_A)] == []
+    dino.fake.assert_clean()
+
+
+async def test_retrain_is_hidden_from_members_by_default(dino):
+    command, _ = dino.fake.find_command("retrain", GUILD_A)
+    assert command is not None and int(command["default_member_permissions"]) == 1 << 5  # Manage Server
+
+
+async def test_not_enough_names_says_how_many_are_needed(dino):
+    await add_names(dino.bot, count=3)
+    handle = await dino.fake.slash("retrain", user=ADMIN)
+    await handle.response()
+    (edit,) = await handle.wait_for_edits(1)
+    assert "at least **5**" in edit["content"] and "has **3**" in edit["content"] and "2 more" in edit["content"]
+    assert "/submit" in edit["content"]
+    assert dino.bot.trainer.job(GUILD_A) is None
+    dino.fake.assert_clean()
+
+
+async def test_only_this_servers_names_count(dino):
+    await add_names(dino.bot, guild_id=GUILD_B)
+    handle = await dino.fake.slash("retrain", user=ADMIN, guild=GUILD_A)
+    await handle.response()
+    (edit,) = await handle.wait_for_edits(1)
+    assert "has **0**" in edit["content"]
+
+
+# ------------------------------------------------------------------------------------- not promoted
+
+
+async def test_a_worse_result_is_reported_as_not_promoted(fake, tmp_path):
+    config = make_config(tmp_path / "data")
+    strict = replace(config, training=replace(config.training, tolerance=-10.0))  # must improve by 10 nats
+    harness = Harness(fake, strict)
+    bot = await harness.start()
+    try:
+        await add_names(bot)
+        handle = await fake.slash("retrain", user=ADMIN)
+        await handle.response()
+        await handle.wait_for(lambda h: h.edits and is_summary(h.edits[-1]), timeout=15, what="the summary")
+        summary = handle.edits[-1]
+        assert embed(summary)["title"] == "↩️ Fine-tune not promoted: the model is unchanged"
+        assert "got worse" in embed(summary)["description"]
+        assert fields(summary)["Version"] == "v1 (discarded)"
+        assert "Names from the new model" not in fields(summary)
+        assert (await bot.registry.get(GUILD_A)).version is None
+        fake.assert_clean()
+    finally:
+        await harness.stop()
+
+
+async def test_a_failed_edit_stops_the_watcher_not_the_job(slow_dino, caplog):
+    fake, bot = slow_dino.fake, slow_dino.bot
+    await add_names(bot)
+    handle = await fake.slash("retrain", user=ADMIN)
+    await handle.response()
+    await wait_running(handle)
+    message = handle.original
+    fake._interactions_by_token.pop(handle.token)  # as if the 15-minute token had expired
+    job = bot.trainer.job(GUILD_A)
+    cog = bot.get_cog("Retrain")
+    await fake.wait_until(lambda: not cog._watchers, timeout=5, what="the watcher to give up")
+    assert job.status is JobStatus.RUNNING  # training goes on without live progress
+    assert "could not edit the /retrain reply" in caplog.text
+    assert [r.status for r in fake.api_errors] == [404]
+
+    # The reply is stuck showing progress with its Cancel button, which still works...
+    answer = await (await fake.click(message, label="Cancel", user=ADMIN)).response()
+    assert "Stopping" in answer["data"]["content"]
+    assert (await job.wait()).reason == "cancelled by an admin"
+    # ...and after a restart (a crash would leave such a reply too) it says nothing is running.
+    await slow_dino.restart()
+    answer = await (await fake.click(message, label="Cancel", user=ADMIN)).response()
+    assert answer["data"]["flags"] & EPHEMERAL and "no fine-tune running" in answer["data"]["content"]
+    fake.assert_clean(allow_api_errors=True)

@@ -1,0 +1,81 @@
+"""The generation service without Discord: batching, the reservoir, avoid-sets, errors."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.services.generation import POOL_REFILL, NameGenerator
+from bot.services.registry import ModelRegistry
+from bot.services.store import Store
+from model import InvalidName
+
+
+@pytest.fixture
+async def services(tmp_path):
+    store = await Store.open(tmp_path / "db.sqlite3")
+    registry = ModelRegistry(store, tmp_path / "models")
+    await registry.start()
+    generator = NameGenerator(store, registry, frozenset({"tyrannosaurus"}))
+    yield store, registry, generator
+    await generator.close()
+    await store.close()
+
+
+async def test_concurrent_requests_get_distinct_names_honouring_their_options(services):
+    _, _, generator = services
+    results = await asyncio.gather(*(generator.generate(1, "tyr", 5, 0.8) for _ in range(30)),
+                                   *(generator.generate(2, "", 3, 1.5) for _ in range(10)))
+    for result in results[:30]:
+        names = [n.name for n in result.names]
+        assert len(set(names)) == 5 and all(n.startswith("tyr") for n in names)
+    assert all(len(r.names) == 3 and not r.prefix for r in results[30:])
+
+
+async def test_plain_requests_are_served_from_a_reservoir_that_refills(services):
+    _, registry, generator = services
+    generator.prime(registry.base.model)
+    await generator.generate(1, "", 1)  # waits behind nothing; the pool fills in the background
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        pool = generator._pools[id(registry.base.model)][1]
+        if len(pool) >= POOL_REFILL:
+            break
+    before = len(pool)
+    result = await generator.generate(1, "", 10)
+    assert len(result.names) == 10 and len(pool) <= before - 10
+    assert len({s.name for s in pool}) == len(pool)  # pooled names are distinct
+
+
+async def test_names_a_server_has_are_never_generated_there(services):
+    store, _, generator = services
+    first = await generator.generate(7, "zu", 10, 0.3)
+    for user, item in enumerate(first.names):
+        await store.names.submit(7, user, item.name)
+    again = await generator.generate(7, "zu", 10, 0.3)
+    assert not {n.name for n in again.names} & {n.name for n in first.names}
+    other = await generator.generate(8, "zu", 10, 0.3)  # another server may get them
+    assert other.names
+
+
+async def test_known_dinosaurs_are_labelled(services):
+    _, _, generator = services
+    result = await generator.generate(1, "tyrannosauru", 1, 0.3)
+    assert result.names[0].name == "tyrannosaurus" and result.names[0].known
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"prefix": "t1"}, InvalidName), ({"count": 0}, ValueError), ({"count": 11}, ValueError),
+    ({"temperature": 0.1}, ValueError), ({"temperature": 5.0}, ValueError),
+])
+async def test_bad_options_raise_friendly_errors(services, kwargs, error):
+    _, _, generator = services
+    with pytest.raises(error):
+        await generator.generate(1, **{"prefix": "", "count": 1, "temperature": 1.0, **kwargs})
+
+
+async def test_names_cut_at_the_length_cap_are_marked(services):
+    _, _, generator = services
+    result = await generator.generate(None, "x" * 31, 10)
+    assert all(n.name.startswith("x" * 31) for n in result.names)
+    assert all(n.complete == (len(n.name) < 32) for n in result.names)

@@ -1,0 +1,313 @@
+"""The training service with real SQLite files, real checkpoints and its real training thread.
+
+Fine-tunes are real but tiny (the shipped model, two epochs, ~24 names: a fraction of a
+second). Tests that need a job to stay running use ``SLOW``, which would train for hours and
+always ends in a cancel.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.errors import DinoBotError
+from bot.services.registry import ModelRegistry, ServedModel
+from bot.services.store import Store, VersionStatus
+from bot.services.training.fine_tune import TrainingPlan, replay_pool, run_fine_tune, split_holdout
+from bot.services.training.jobs import JobStatus, NotEnoughNames, TrainingJob
+from bot.services.training.service import SHUTDOWN_REASON, TrainingService
+from bot.services.training.settings import TrainingSettings
+from model import TrainConfig, sample_names
+from tests.support.model_helpers import tiny_model
+
+G1, G2, G3 = 1001, 1002, 1003
+ADMIN = 77
+FAST = TrainingSettings(min_names=5, min_new_names=5, schedule_minutes=0, base_val_samples=30,
+                        train_config=TrainConfig(epochs=2, lr=2e-3, patience=2))
+SLOW = replace(FAST, train_config=TrainConfig(epochs=100_000, lr=2e-3, patience=100_000),
+               switch_interval=0.001)
+NAMES = ("glimmerosaurus", "quillodon", "brontofex", "zephyraptor", "mossasaurus", "velvetops",
+         "crumbleodon", "thistlerex", "pebblonyx", "rumblesaurus", "zorbasaurus", "kalimodon",
+         "ferntops", "shalerex", "ambersaurus", "duskodon", "glaciraptor", "hollowceratops",
+         "marrowsaurus", "nettlonyx", "ottervenator", "prismodon", "quartzosaurus", "ripplerex")
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    async with await Store.open(tmp_path / "dinobot.sqlite3", daily_limit=None) as s:
+        yield s
+
+
+@pytest.fixture
+async def registry(store: Store, tmp_path: Path) -> ModelRegistry:
+    registry = ModelRegistry(store, tmp_path / "models")
+    await registry.start()
+    return registry
+
+
+async def add_names(store: Store, guild: int, names=NAMES) -> None:
+    for user, name in enumerate(names):
+        await store.names.submit(guild, 5000 + user, name)
+
+
+async def running(store, registry, settings=FAST, cls=TrainingService) -> TrainingService:
+    service = cls(store, registry, settings)
+    await service.start()
+    return service
+
+
+async def until(predicate, timeout: float = 10.0) -> None:
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.005)
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def first_epoch(job: TrainingJob) -> None:
+    async for snapshot in job.updates():
+        if (snapshot.progress and snapshot.progress.epoch >= 1) or snapshot.status.finished:
+            return
+
+
+def samples(model) -> list[str]:
+    return [s.name for s in sample_names(model, 8, rng=np.random.default_rng(5))]
+
+
+# ----------------------------------------------------------------------------- promotion
+
+
+async def test_a_fine_tune_is_promoted_saved_recorded_and_served(store, registry, tmp_path) -> None:
+    await add_names(store, G1)
+    async with await running(store, registry) as service:
+        job = await service.request(G1, ADMIN)
+        outcome = await job.wait()
+    assert job.status is JobStatus.DONE and outcome.promoted, outcome.reason
+    assert outcome.version == 1 and outcome.names_used == len(NAMES) == outcome.new_names
+    assert outcome.val_loss_after <= outcome.val_loss_before + FAST.tolerance
+    assert outcome.samples and not set(outcome.samples) & set(NAMES)
+    served = await registry.get(G1)
+    assert served.version == 1 and served.names_count == len(NAMES)
+    assert served.checkpoint == tmp_path / "models" / str(G1) / "v1.npz" and served.checkpoint.is_file()
+    (version,) = await store.versions.list(G1)
+    assert version.status is VersionStatus.PROMOTED and version.checkpoint_path == f"{G1}/v1.npz"
+    assert version.parent_version is None and version.requested_by == ADMIN
+    assert await store.names.count_new(G1) == 0  # held-out names count as used too
+    assert [a.action for a in await store.audit.recent(G1)] == ["finetune.request"]
+    restarted = ModelRegistry(store, tmp_path / "models")
+    await restarted.start()
+    assert (await restarted.get(G1)).version == 1
+
+
+async def test_one_guild_never_changes_what_another_is_served(store, registry) -> None:
+    await add_names(store, G1)
+    await add_names(store, G2, NAMES[:12])
+    async with await running(store, registry) as service:
+        assert (await (await service.request(G2, ADMIN)).wait()).promoted
+        g2 = await registry.get(G2)
+        g3 = await registry.get(G3)
+        before = samples(g2.model), samples(g3.model)
+        for _ in range(2):  # two versions of G1, parent chain 1 -> 2
+            assert (await (await service.request(G1, ADMIN)).wait()).promoted
+    assert (await registry.get(G1)).version == 2
+    assert await registry.get(G2) is g2 and await registry.get(G3) is g3 is registry.base
+    assert (samples(g2.model), samples(g3.model)) == before
+    assert [v.version for v in await store.versions.list(G2)] == [1]
+    assert (await store.versions.list(G1))[1].parent_version == 1
+
+
+async def test_worse_result_is_discarded_and_recorded(store, registry, tmp_path) -> None:
+    await add_names(store, G1)
+    strict = replace(FAST, tolerance=-10.0)  # "must improve by 10 nats": impossible
+    async with await running(store, registry, strict) as service:
+        outcome = await (await service.request(G1, ADMIN)).wait()
+    assert not outcome.promoted and "got worse" in outcome.reason and outcome.version == 1
+    assert outcome.samples == ()
+    (version,) = await store.versions.list(G1)
+    assert version.status is VersionStatus.DISCARDED and version.reason == outcome.reason
+    assert version.checkpoint_path is None and not (tmp_path / "models" / str(G1)).exists()
+    assert (await registry.get(G1)).is_base
+    assert await store.names.count_new(G1) == len(NAMES)  # not trained: still new
+
+
+class NaNService(TrainingService):
+    """Reports the fine-tuned model's validation loss as NaN, as a diverged run would."""
+
+    def _train(self, plan, progress, should_stop):
+        run = super()._train(plan, progress, should_stop)
+        return replace(run, fit=replace(run.fit, val_loss=math.nan))
+
+
+async def test_nan_result_is_discarded(store, registry) -> None:
+    await add_names(store, G1)
+    async with await running(store, registry, cls=NaNService) as service:
+        outcome = await (await service.request(G1, ADMIN)).wait()
+    assert not outcome.promoted and "nan" in outcome.reason
+    (version,) = await store.versions.list(G1)
+    assert version.status is VersionStatus.DISCARDED and version.val_loss_after is None
+    assert (await registry.get(G1)).is_base
+
+
+async def test_too_few_names_is_a_clear_error(store, registry) -> None:
+    await add_names(store, G1, NAMES[:3])
+    async with await running(store, registry) as service:
+        with pytest.raises(NotEnoughNames) as caught:
+            await service.request(G1, ADMIN)
+    assert isinstance(caught.value, DinoBotError)
+    assert str(caught.value) == "Fine-tuning needs at least 5 approved names; this server has 3."
+
+
+def test_held_out_names_are_stable_and_never_all_of_them() -> None:
+    train, held = split_holdout(NAMES, 0.1, 2)
+    assert len(held) == 2 and set(train) | set(held) == set(NAMES) and not set(train) & set(held)
+    assert split_holdout(list(reversed(NAMES)), 0.1, 2)[1] == held  # order does not matter
+    assert len(split_holdout(NAMES[:2], 0.5, 2)[0]) == 1  # at least one name left to train on
+
+
+def test_replay_is_the_corpus_or_base_samples_never_the_tuned_model_or_validation(
+        registry) -> None:
+    base = registry.base.model
+    drifted = ServedModel(tiny_model(cell="lstm"), 3, 1.0, 0.0, 24, Path("v3.npz"))
+    train, held = split_holdout(NAMES, 0.1, 2)
+    val = held + ("zorbasaurus", "rex")
+    plan = TrainingPlan(G1, drifted, base, train, held, val, None, 0, replay_seed=9)
+    pool = replay_pool(plan, 2.0)
+    assert len(pool) >= 200 and not set(pool) & (set(val) | set(NAMES))
+    again = sample_names(base, 200, avoid=set(val) | set(NAMES), rng=np.random.default_rng(9))
+    assert list(pool) == [s.name for s in again if s.complete]  # the base's, not the drifted
+    assert replay_pool(replace(plan, replay_names=("corpusaurus",)), 2.0) == ("corpusaurus",)
+
+
+def test_a_cancel_during_preparation_skips_replay_and_training(registry) -> None:
+    base = registry.base.model
+    train, held = split_holdout(NAMES, 0.1, 2)
+    plan = TrainingPlan(G1, registry.base, base, train, held, held, None, 0)
+    asked = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return True
+
+    run = run_fine_tune(plan, FAST.train_config, 2.0, 5, lambda p: None, stop)
+    assert run.fit.cancelled and run.fit.epochs_run == 0 and run.fit.model is base
+    assert len(asked) == 1 and run.samples == ()
+
+
+# ----------------------------------------------------------------------------- jobs and queue
+
+
+async def test_progress_reaches_listeners_on_the_loop_thread(store, registry) -> None:
+    await add_names(store, G1)
+    seen: list[tuple[JobStatus, float, bool]] = []
+    loop_thread = threading.current_thread()
+    async with await running(store, registry) as service:
+        job = await service.request(G1, ADMIN)
+        job.add_listener(lambda s: seen.append(
+            (s.status, s.fraction, threading.current_thread() is loop_thread)))
+        snapshots = [s async for s in job.updates()]
+    assert all(on_loop for _, _, on_loop in seen) and len(seen) >= 4
+    statuses = [status for status, _, _ in seen]
+    assert statuses[0] is JobStatus.RUNNING and statuses[-1] is JobStatus.DONE
+    fractions = [f for _, f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    running_ones = [s for s in snapshots if s.status is JobStatus.RUNNING and s.progress]
+    assert running_ones and running_ones[0].progress.members == len(registry.base.model.members)
+    assert "% done" in running_ones[-1].describe() and snapshots[-1].outcome is not None
+
+
+async def test_duplicate_request_joins_and_other_guilds_queue(store, registry) -> None:
+    await add_names(store, G1)
+    await add_names(store, G2, NAMES[:10])
+    service = await running(store, registry, SLOW)
+    try:
+        job1 = await service.request(G1, ADMIN)
+        job2 = await service.request(G2, ADMIN)
+        await first_epoch(job1)
+        assert await service.request(G1, ADMIN + 1, "admin") is job1
+        assert (job1.status, job2.status) == (JobStatus.RUNNING, JobStatus.QUEUED)
+        assert service.queued_guilds() == [G1, G2] and service.job(G2) is job2
+        assert job1.snapshot.percent >= 0 and "running:" in job1.snapshot.describe()
+        assert await service.cancel(G1, ADMIN)  # G2 starts once G1 has stopped
+        await first_epoch(job2)
+        assert job1.status is JobStatus.CANCELLED and job2.status is JobStatus.RUNNING
+        assert job1.outcome.reason == "cancelled by an admin" and not job1.outcome.promoted
+    finally:
+        await service.close()
+    assert job2.status is JobStatus.CANCELLED and job2.outcome.reason == SHUTDOWN_REASON
+    assert await store.versions.list(G1) == [] == await store.versions.list(G2)  # cancels record nothing
+    assert (await registry.get(G1)).is_base
+    assert [a.action for a in await store.audit.recent(G1)] == ["finetune.cancel", "finetune.request"]
+
+
+async def test_cancel_a_queued_job_and_nothing(store, registry) -> None:
+    await add_names(store, G1)
+    await add_names(store, G2, NAMES[:10])
+    service = await running(store, registry, SLOW)
+    try:
+        job1 = await service.request(G1, None, "schedule")
+        job2 = await service.request(G2, None, "schedule")
+        assert await service.cancel(G2) and job2.status is JobStatus.CANCELLED
+        assert "before it started" in job2.outcome.reason
+        assert not await service.cancel(G2) and not await service.cancel(G3)
+        assert service.queued_guilds() == [G1]
+        assert (await service.request(G2, None, "schedule")) is not job2  # a fresh job
+    finally:
+        await service.close()
+    assert job1.status is JobStatus.CANCELLED
+    assert await store.audit.recent(G1) == []  # the schedule's requests are not admin actions
+    with pytest.raises(DinoBotError, match="not available"):
+        await service.request(G1, ADMIN)
+
+
+async def test_close_stops_a_running_fine_tune_quickly_and_restores_the_gil_interval(
+        store, registry) -> None:
+    await add_names(store, G1)
+    interval = sys.getswitchinterval()
+    service = await running(store, registry, SLOW)
+    job = await service.request(G1, ADMIN)
+    await first_epoch(job)
+    assert sys.getswitchinterval() == SLOW.switch_interval  # lowered while training
+    await asyncio.wait_for(service.close(), 5)
+    assert job.status is JobStatus.CANCELLED and job.outcome.reason == SHUTDOWN_REASON
+    assert sys.getswitchinterval() == interval
+    assert not [t for t in threading.enumerate() if t.name.startswith("dinobot-train")]
+
+
+# ----------------------------------------------------------------------------- scheduler
+
+
+async def test_scheduler_picks_guilds_with_enough_new_names(store, registry) -> None:
+    await add_names(store, G1)
+    await add_names(store, G2, NAMES[:4])  # too few new names
+    await add_names(store, G3)
+    await store.settings.update(G3, ADMIN, schedule_enabled=False)
+    async with await running(store, registry) as service:
+        jobs = await service.scheduler.run_once()
+        assert [j.guild_id for j in jobs] == [G1] and jobs[0].trigger == "schedule"
+        assert (await jobs[0].wait()).promoted
+        assert await service.scheduler.run_once() == []  # G1's names are all trained on now
+
+
+async def test_scheduler_waits_for_new_names_after_a_discarded_attempt(store, registry) -> None:
+    await add_names(store, G1, NAMES[:12])
+    strict = replace(FAST, tolerance=-10.0)
+    async with await running(store, registry, strict) as service:
+        (job,) = await service.scheduler.run_once()
+        assert not (await job.wait()).promoted
+        assert await service.scheduler.run_once() == []  # same names: same verdict, skip
+        await add_names(store, G1, NAMES[12:17])  # min_new_names more
+        assert [j.guild_id for j in await service.scheduler.run_once()] == [G1]
+
+
+async def test_the_periodic_scheduler_runs_by_itself(store, registry) -> None:
+    await add_names(store, G1)
+    every_50ms = replace(FAST, schedule_minutes=0.05 / 60)
+    async with await running(store, registry, every_50ms):
+        await until(lambda: registry.cached_guilds() == [G1])
+    (version,) = await store.versions.list(G1)
+    assert version.trigger == "schedule" and version.requested_by is None
