@@ -82,7 +82,7 @@ async def test_works_in_dms_with_the_base_model(dino):
 async def test_dinoinfo_describes_the_base_model(dino):
     reply = await (await dino.fake.slash("dinoinfo", guild=GUILD_B)).response()
     fields = {f["name"]: f["value"] for f in reply["data"]["embeds"][0]["fields"]}
-    assert fields["Model"] == "The base model" and "LSTM-64" in fields["Network"]
+    assert fields["Model"] == "The base model" and fields["Network"] == "3 × LSTM-64 + 6-gram"
     assert "nats/letter" in fields["Validation loss"] and "DinoBot" in reply["data"]["embeds"][0]["footer"]["text"]
 
 
