@@ -120,29 +120,18 @@ class CharModel:
         p = self.params
         x, y, m = inputs.T, targets.T, mask.T
         steps, batch = x.shape
-        a = p["E"][x]
-        hs, _, cache = self.cell.forward(a, p["U"], self.zero_state(batch))
+        hs, _, cache = self.cell.forward(p["E"][x], p["U"], self.zero_state(batch))
         keep = self._dropout_mask(hs.shape, rng)
         h_out = hs * keep if keep is not None else hs
         flat_h = h_out.reshape(-1, self.config.hidden)
-        logits = flat_h @ p["W"] + p["b"]
-        flat_y, flat_m = y.reshape(-1), m.reshape(-1)
-        logits -= logits.max(axis=1, keepdims=True)
-        rows = np.arange(flat_y.size)
-        target_logit = logits[rows, flat_y]
-        probs = np.exp(logits, out=logits)
-        total = probs.sum(axis=1)
-        count = int(flat_m.sum())
-        # log-sum-exp form: exact even where the target's probability underflows.
-        loss = float((np.log(total[flat_m], dtype=np.float64) - target_logit[flat_m]).sum())
-        probs /= total[:, None]
-        if not want_grads:
+        loss, count, dlogits = _softmax_cross_entropy(flat_h, p["W"], p["b"], y.reshape(-1), m.reshape(-1),
+                                                      want_grads)
+        if dlogits is None:
             return loss, count, None
-        dlogits = probs
-        dlogits[rows, flat_y] -= 1.0
-        dlogits *= (flat_m / max(count, 1)).astype(self.dtype)[:, None]
-        grads = {"W": flat_h.T @ dlogits, "b": dlogits.sum(axis=0)}
-        dh = (dlogits @ p["W"].T).reshape(hs.shape)
+        # dlogits is (V, N): each product below is written so BLAS reads the transposes in place.
+        grads = {"W": flat_h.T @ dlogits.T, "b": dlogits.sum(axis=1)}
+        # The output layer saw h_out = hs * keep, so the gradient w.r.t. hs passes back through the mask.
+        dh = (dlogits.T @ p["W"].T).reshape(hs.shape)
         if keep is not None:
             dh *= keep
         da, grads["U"] = self.cell.backward(dh, p["U"], cache)
@@ -155,6 +144,33 @@ class CharModel:
             return None
         keep = rng.random(shape, dtype=np.float32) >= rate
         return keep.astype(self.dtype) / (1.0 - rate)
+
+
+def _softmax_cross_entropy(flat_h: np.ndarray, W: np.ndarray, b: np.ndarray, flat_y: np.ndarray,
+                           flat_m: np.ndarray, want_grads: bool) -> tuple[float, int, np.ndarray | None]:
+    """Output layer, softmax and masked NLL for all N = T·B positions at once.
+
+    Returns the summed NLL over masked positions, their count and (if wanted) dLoss/dlogits of
+    the *mean* NLL, shaped (V, N). Logits are kept (V, N) rather than (N, V) because the
+    reductions over the 27 symbols then run across rows, vectorised, instead of along short rows.
+    """
+    logits = W.T @ flat_h.T
+    logits += b[:, None]
+    logits -= logits.max(axis=0)
+    cols = np.arange(flat_y.size)
+    target_logit = logits[flat_y, cols]
+    probs = np.exp(logits, out=logits)
+    total = probs.sum(axis=0)
+    count = int(np.count_nonzero(flat_m))
+    # log-sum-exp form: exact even where the target's probability underflows.
+    loss = float((np.log(total[flat_m], dtype=np.float64) - target_logit[flat_m]).sum())
+    if not want_grads:
+        return loss, count, None
+    weight = flat_m.astype(probs.dtype)
+    weight /= max(count, 1)
+    probs *= weight / total  # softmax, scaled by each position's share of the mean
+    probs[flat_y, cols] -= weight  # minus the one-hot target
+    return loss, count, probs
 
 
 def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
