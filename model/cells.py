@@ -1,11 +1,18 @@
 """Recurrent cells with hand-written backpropagation through time.
 
-Inputs are one-hot letters, so "input projection" is a row lookup in a table that yields the
-cell's pre-activations for every step at once; only the recurrence (``h @ U``) loops over time.
-Arrays are time-major, (T, B, ·), so each step's slice is contiguous.
+Inputs are one-hot letters, so the input projection is a gather from a table that yields the
+cell's pre-activations for every step at once; only the recurrence loops over time.
 
-Each cell exposes the same functions, which lets the network, the trainer and the sampler
-treat the vanilla RNN (the seed's model, the default) and the LSTM alike.
+Training runs *feature-major*: a step's hidden state is an (H, B) matrix, one column per name,
+and the recurrence is U^T h. Every gate is then a contiguous block of rows, and the dozen small
+ufuncs a step are about twice as fast on contiguous blocks as on the strided column slices of a
+(B, 4H) array; at 64 hidden units that elementwise work, not the matmul, bounds training speed.
+A training forward returns the hidden states as one (H, T·B) matrix (columns in (step, name)
+order), which the output layer multiplies in one product, and its backward takes dLoss/dh in
+the same layout.
+
+Inference (:func:`rnn_step`, :func:`lstm_step`) stays batch-major with prepared weights: the
+sampler's batches are small and it stacks ensemble members on a leading axis.
 """
 from __future__ import annotations
 
@@ -13,6 +20,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from .workspace import Workspace
 
 State = tuple[np.ndarray, ...]
 
@@ -24,49 +33,83 @@ def _starts_at_zero(state: State) -> bool:
     return not any(s.any() for s in state)
 
 
-def _recurrent_grad(hs: np.ndarray, da: np.ndarray, zero_start: bool) -> np.ndarray:
-    """dU = sum over steps of h_{t-1}^T da_t, as ONE (H, T·B) x (T·B, G·H) product after the loop.
+def _input_columns(E: np.ndarray, ids: np.ndarray, ws: Workspace) -> np.ndarray:
+    """Pre-activations from the inputs for all steps, (T, G·H, B): column b of step t is E[ids[t, b]].
 
-    One big product runs near the BLAS peak, unlike T small ones inside the loop. A zero start
-    state contributes nothing, so its block is left out (one step's worth of FLOPs saved).
+    A one-hot input times a weight matrix is a row lookup (id -1 picks the last row, the start).
+    Gathering whole rows then transposing each step in one copy is 3× faster than gathering
+    columns directly (``np.take`` along axis 1 copies one element at a time).
     """
+    steps, batch = ids.shape
+    rows = ws.empty("input_rows", (steps, batch, E.shape[1]), E.dtype)
+    np.take(E, ids, axis=0, out=rows)
+    columns = ws.empty("gates", (steps, E.shape[1], batch), E.dtype)
+    np.copyto(columns, rows.transpose(0, 2, 1))
+    return columns
+
+
+def _weight_grads(h: np.ndarray, da: np.ndarray, ids: np.ndarray, rows: int, zero_start: bool,
+                  ws: Workspace) -> tuple[np.ndarray, np.ndarray]:
+    """dE and dU from the pre-activation gradients ``da`` (G·H, T, B), each as ONE product.
+
+    ``h`` (H, T + 1, B) holds the state before every step. dU = sum over steps of h_{t-1} da_t^T
+    as one (H, T·B) x (T·B, G·H) product runs near the BLAS peak, unlike T small ones inside
+    the loop; a zero start state contributes nothing, so its block is left out. dE sums da by
+    input id, as a product with a one-hot (T·B, rows) matrix: much faster than ``np.add.at``.
+    """
+    width, steps, batch = da.shape
     first = 1 if zero_start else 0
-    hidden, width = hs.shape[-1], da.shape[-1]
-    return hs[first:-1].reshape(-1, hidden).T @ da[first:].reshape(-1, width)
+    flat = da.reshape(width, steps * batch)
+    dU = h[:, first:steps].reshape(h.shape[0], -1) @ flat[:, first * batch :].T
+    ids = ids.reshape(-1)
+    onehot = ws.zeros("onehot", (ids.size, rows), da.dtype)
+    onehot[np.arange(ids.size), ids] = 1.0
+    return onehot.T @ flat.T, dU
 
 
 # ---------------------------------------------------------------- vanilla tanh RNN
 
-def rnn_forward(a: np.ndarray, U: np.ndarray, state: State) -> tuple[np.ndarray, State, tuple]:
-    """h_t = tanh(a_t + h_{t-1} U) for every step; returns all h, the last state, a cache."""
-    steps, batch, hidden = a.shape
-    hs = np.empty((steps + 1, batch, hidden), dtype=a.dtype)
-    hs[0] = state[0]
+def rnn_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
+                ws: Workspace | None = None) -> tuple[np.ndarray, tuple]:
+    """h_t = tanh(E[x_t] + h_{t-1} U) for every step of ``ids`` (T, B).
+
+    Returns the states after every step as one (H, T·B) matrix, and a cache for the backward.
+    Both live in ``ws`` when given (valid until its next use), else in fresh arrays.
+    """
+    ws = ws if ws is not None else Workspace()
+    steps, batch = ids.shape
+    hidden = U.shape[0]
+    pre = _input_columns(E, ids, ws)
+    h = ws.empty("h", (hidden, steps + 1, batch), U.dtype)  # h[:, t] is the state before step t
+    h[:, 0] = state[0].T
     zero_start = _starts_at_zero(state)
+    UT = np.ascontiguousarray(U.T)
+    hU = ws.empty("hU", (hidden, batch), U.dtype)
     for t in range(steps):
+        z = pre[t]
         if t or not zero_start:
-            np.matmul(hs[t], U, out=hs[t + 1])
-            hs[t + 1] += a[t]
-        else:
-            hs[t + 1] = a[t]
-        np.tanh(hs[t + 1], out=hs[t + 1])
-    return hs[1:], (hs[-1],), (hs, zero_start)
+            np.matmul(UT, h[:, t], out=hU)
+            z += hU
+        np.tanh(z, out=h[:, t + 1])
+    return h[:, 1:].reshape(hidden, -1), (ids, E.shape[0], U, h, zero_start, ws)
 
 
-def rnn_backward(dh_out: np.ndarray, U: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients w.r.t. the pre-activations a (all steps) and U, given dLoss/dh for all steps."""
-    hs, zero_start = cache
-    steps = dh_out.shape[0]
+def rnn_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """dE and dU given dLoss/dh (H, T·B) for the states :func:`rnn_forward` returned."""
+    ids, rows, U, h, zero_start, ws = cache
+    hidden, steps, batch = h.shape[0], h.shape[1] - 1, h.shape[2]
+    dh = dh_cols.reshape(hidden, steps, batch)
     # tanh' = 1 - h^2 for every step at once, so the loop only multiplies by it (in place).
-    da = np.multiply(hs[1:], hs[1:])
+    da = ws.empty("da", (hidden, steps, batch), U.dtype)
+    np.multiply(h[:, 1:], h[:, 1:], out=da)
     np.subtract(1.0, da, out=da)
-    carry = np.zeros_like(dh_out[0])  # dLoss/dh_t arriving from step t + 1
+    carry = ws.zeros("carry", (hidden, batch), U.dtype)  # dLoss/dh_t arriving from step t + 1
     for t in range(steps - 1, -1, -1):
-        np.add(dh_out[t], carry, out=carry)
-        da[t] *= carry
+        carry += dh[:, t]
+        da[:, t] *= carry
         if t:  # nobody needs the start state's gradient
-            np.matmul(da[t], U.T, out=carry)
-    return da, _recurrent_grad(hs, da, zero_start)
+            np.matmul(U, da[:, t], out=carry)
+    return _weight_grads(h, da, ids, rows, zero_start, ws)
 
 
 def rnn_prepare(E: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,98 +125,117 @@ def rnn_step(a: np.ndarray, U: np.ndarray, state: State) -> State:
 
 # ---------------------------------------------------------------- LSTM (gates i, f, g, o)
 
-def _gate_affine(hidden: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column scale and shift that turn tanh(scale · z) into the gates (i, f, g, o).
+# Training keeps the gates internally in the order (o, i, f, g): then the three sigmoid gates
+# are one block (one affine fix-up after a shared tanh), and in the backward pass the three
+# gates driven by dc (i, f, g) are one block and the one driven by dh (o) another.
+_TRAIN_ORDER = (3, 0, 1, 2)
 
-    sigmoid(z) = 0.5 · tanh(z / 2) + 0.5, so the sigmoid columns get scale 0.5 and shift 0.5 and
-    the g column scale 1 and shift 0: one tanh and two affine passes over all four gates replace
-    four separate activation passes per step. Scaling by 0.5 is exact in binary floating point.
+
+def _gate_permutation(hidden: int) -> np.ndarray:
+    """Column indices taking stored (i, f, g, o) to the training order (o, i, f, g)."""
+    return np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in _TRAIN_ORDER])
+
+
+def lstm_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
+                 ws: Workspace | None = None) -> tuple[np.ndarray, tuple]:
+    """All steps of an LSTM: one (4H, H) x (H, B) matmul a step, everything else in place.
+
+    sigmoid(z) = 0.5 · tanh(z / 2) + 0.5, so the sigmoid gates' weights are halved once per
+    batch (exact in binary floating point) and one tanh covers all four gates, followed by one
+    affine fix-up of the sigmoid block. Every per-step array is preallocated, in ``ws`` when
+    given (valid until its next use).
     """
-    half, one, zero = np.full(hidden, 0.5), np.ones(hidden), np.zeros(hidden)
-    scale = np.concatenate([half, half, one, half]).astype(dtype)
-    shift = np.concatenate([half, half, zero, half]).astype(dtype)
-    return scale, shift
-
-
-def lstm_forward(a: np.ndarray, U: np.ndarray, state: State) -> tuple[np.ndarray, State, tuple]:
-    """All steps of an LSTM with gates laid out (i, f, g, o): one (B, H) x (H, 4H) matmul a step.
-
-    Every per-step array is preallocated and written with ``out=``, so the loop allocates nothing.
-    """
-    steps, batch, four_h = a.shape
-    hidden = four_h // 4
-    hs = np.empty((steps + 1, batch, hidden), dtype=a.dtype)
-    cs = np.empty_like(hs)
-    tanh_c = np.empty((steps, batch, hidden), dtype=a.dtype)
-    hs[0], cs[0] = state
+    ws = ws if ws is not None else Workspace()
+    steps, batch = ids.shape
+    hidden = U.shape[0]
+    dtype = U.dtype
+    perm = _gate_permutation(hidden)
+    scale = np.ones(4 * hidden, dtype=dtype)
+    scale[: 3 * hidden] = 0.5
+    gates = _input_columns(E[:, perm] * scale, ids, ws)  # (T, 4H, B), blocks o, i, f, g
+    UT_scaled = np.ascontiguousarray((U[:, perm] * scale).T)
+    h = ws.empty("h", (hidden, steps + 1, batch), dtype)  # h[:, t] is the state before step t
+    c = ws.empty("c", (steps + 1, hidden, batch), dtype)
+    tanh_c = ws.empty("tanh_c", (steps, hidden, batch), dtype)
+    h[:, 0], c[0] = state[0].T, state[1].T
     zero_start = _starts_at_zero(state)
-    scale, shift = _gate_affine(hidden, a.dtype)
-    gates = np.multiply(a, scale)  # the input part of tanh's argument, for all steps at once
-    U_scaled = U * scale
-    hU = np.empty((batch, four_h), dtype=a.dtype)
-    ig = np.empty((batch, hidden), dtype=a.dtype)
-    i_, f_, g_, o_ = (slice(k * hidden, (k + 1) * hidden) for k in range(4))
+    hU = ws.empty("hU", (4 * hidden, batch), dtype)
+    ig = ws.empty("ig", (hidden, batch), dtype)
+    o_, i_, f_, g_, sig = (slice(0, hidden), slice(hidden, 2 * hidden), slice(2 * hidden, 3 * hidden),
+                           slice(3 * hidden, None), slice(0, 3 * hidden))
     for t in range(steps):
         z = gates[t]
         if t or not zero_start:
-            np.matmul(hs[t], U_scaled, out=hU)
+            np.matmul(UT_scaled, h[:, t], out=hU)
             z += hU
         np.tanh(z, out=z)
-        z *= scale
-        z += shift
-        np.multiply(z[:, f_], cs[t], out=cs[t + 1])  # c_t = f c_{t-1} + i g
-        np.multiply(z[:, i_], z[:, g_], out=ig)
-        cs[t + 1] += ig
-        np.tanh(cs[t + 1], out=tanh_c[t])
-        np.multiply(z[:, o_], tanh_c[t], out=hs[t + 1])  # h_t = o tanh(c_t)
-    return hs[1:], (hs[-1], cs[-1]), (hs, cs, gates, tanh_c, zero_start)
+        z[sig] *= 0.5
+        z[sig] += 0.5
+        np.multiply(z[f_], c[t], out=c[t + 1])  # c_t = f c_{t-1} + i g
+        np.multiply(z[i_], z[g_], out=ig)
+        c[t + 1] += ig
+        np.tanh(c[t + 1], out=tanh_c[t])
+        np.multiply(z[o_], tanh_c[t], out=h[:, t + 1])  # h_t = o tanh(c_t)
+    cache = (ids, E.shape[0], U[:, perm], perm, h, c, gates, tanh_c, zero_start, ws)
+    return h[:, 1:].reshape(hidden, -1), cache
 
 
-def _lstm_local_derivatives(cs: np.ndarray, gates: np.ndarray, tanh_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _lstm_local_derivatives(c: np.ndarray, gates: np.ndarray, tanh_c: np.ndarray,
+                            ws: Workspace) -> tuple[np.ndarray, np.ndarray]:
     """Step-local factors of the LSTM's backward pass, for all steps at once.
 
-    Returns ``K`` (T, B, 4H) with d pre-activation = K · (dc for i, f, g; dh for o):
-    K_i = g i(1-i), K_f = c_{t-1} f(1-f), K_g = i (1-g²), K_o = tanh(c) o(1-o); and
-    ``dc_dh`` = o (1 - tanh(c)²), the path from h_t into c_t. Vectorising these over time
-    leaves the sequential loop only the multiplications that depend on the carried gradient.
+    Returns ``K`` (T, 4H, B), blocks (o, i, f, g), with d pre-activation = K · dh for o and
+    K · dc for i, f, g: K_o = tanh(c) o(1-o), K_i = g i(1-i), K_f = c_{t-1} f(1-f),
+    K_g = i (1-g²); and ``dc_dh`` = o (1 - tanh(c)²), the path from h_t into c_t. Computing
+    these over all steps at once leaves the sequential loop only the products with the carried
+    gradients.
     """
-    hidden = tanh_c.shape[-1]
-    i, f, g, o = (gates[..., k * hidden : (k + 1) * hidden] for k in range(4))
-    K = np.subtract(1.0, gates)
-    K *= gates  # s(1 - s): the sigmoid derivative (the g column is overwritten next)
-    np.multiply(g, g, out=K[..., 2 * hidden : 3 * hidden])
-    np.subtract(1.0, K[..., 2 * hidden : 3 * hidden], out=K[..., 2 * hidden : 3 * hidden])
-    K[..., :hidden] *= g
-    K[..., hidden : 2 * hidden] *= cs[:-1]
-    K[..., 2 * hidden : 3 * hidden] *= i
-    K[..., 3 * hidden :] *= tanh_c
-    dc_dh = np.multiply(tanh_c, tanh_c)
+    hidden = tanh_c.shape[1]
+    o, i, f, g = (gates[:, k * hidden : (k + 1) * hidden] for k in range(4))
+    K = ws.empty("K", gates.shape, gates.dtype)
+    np.subtract(1.0, gates, out=K)
+    K *= gates  # s(1 - s): the sigmoid derivative (the g block is overwritten next)
+    K_o, K_i, K_f, K_g = (K[:, k * hidden : (k + 1) * hidden] for k in range(4))
+    np.multiply(g, g, out=K_g)
+    np.subtract(1.0, K_g, out=K_g)
+    K_o *= tanh_c
+    K_i *= g
+    K_f *= c[:-1]
+    K_g *= i
+    dc_dh = ws.empty("dc_dh", tanh_c.shape, tanh_c.dtype)
+    np.multiply(tanh_c, tanh_c, out=dc_dh)
     np.subtract(1.0, dc_dh, out=dc_dh)
     dc_dh *= o
     return K, dc_dh
 
 
-def lstm_backward(dh_out: np.ndarray, U: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """Backpropagation through time; the loop does five in-place ufuncs and one matmul a step."""
-    hs, cs, gates, tanh_c, zero_start = cache
-    steps, batch, hidden = dh_out.shape
-    da, dc_dh = _lstm_local_derivatives(cs, gates, tanh_c)
-    forget = gates[..., hidden : 2 * hidden]
-    dh = np.zeros_like(dh_out[0])  # carried dLoss/dh_t, then the total at step t
-    dc = np.zeros_like(dh)
-    tmp = np.empty_like(dh)
+def lstm_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """dE and dU given dLoss/dh (H, T·B); the loop does six in-place ufuncs and one matmul a step."""
+    ids, rows, U_train, perm, h, c, gates, tanh_c, zero_start, ws = cache
+    steps, four_h, batch = gates.shape
+    hidden = four_h // 4
+    dh_out = dh_cols.reshape(hidden, steps, batch)
+    da, dc_dh = _lstm_local_derivatives(c, gates, tanh_c, ws)
+    dh = ws.zeros("dh", (hidden, batch), da.dtype)  # carried dLoss/dh_t, then the total at step t
+    dc = ws.zeros("dc", (hidden, batch), da.dtype)
+    tmp = ws.empty("tmp", (hidden, batch), da.dtype)
     for t in range(steps - 1, -1, -1):
-        dh += dh_out[t]
+        dh += dh_out[:, t]
         np.multiply(dh, dc_dh[t], out=tmp)
         dc += tmp
         d = da[t]
-        ifg = d[:, : 3 * hidden].reshape(batch, 3, hidden)  # i, f, g all scale with dc
-        np.multiply(ifg, dc[:, None, :], out=ifg)
-        d[:, 3 * hidden :] *= dh
+        d[:hidden] *= dh  # o
+        ifg = d[hidden:].reshape(3, hidden, batch)
+        ifg *= dc  # i, f, g
         if t:  # nobody needs the start state's gradient
-            dc *= forget[t]
-            np.matmul(d, U.T, out=dh)
-    return da, _recurrent_grad(hs, da, zero_start)
+            dc *= gates[t, 2 * hidden : 3 * hidden]  # through c_{t-1}'s forget gate
+            np.matmul(U_train, d, out=dh)
+    # One transposing copy puts each pre-activation's steps side by side for the weight products.
+    da_by_row = ws.empty("da", (four_h, steps, batch), da.dtype)
+    np.copyto(da_by_row, da.transpose(1, 0, 2))
+    dE, dU = _weight_grads(h, da_by_row, ids, rows, zero_start, ws)
+    inverse = np.argsort(perm)
+    return dE[:, inverse], dU[:, inverse]  # back to the stored gate order (fresh arrays)
 
 
 def lstm_prepare(E: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -215,8 +277,8 @@ class Cell:
     name: str
     gates: int  # pre-activation width = gates * hidden
     states: int  # number of state arrays (h; or h and c)
-    forward: Callable  # training: all steps, keeps a cache for backward
-    backward: Callable
+    forward: Callable  # training: (ids, E, U, state) -> (h (H, T·B), cache)
+    backward: Callable  # (dLoss/dh (H, T·B), cache) -> (dE, dU)
     prepare: Callable  # inference: weights rearranged once for the fast step
     step: Callable
 
