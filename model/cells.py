@@ -1,18 +1,21 @@
 """Recurrent cells with hand-written backpropagation through time.
 
-Inputs are one-hot letters, so the input projection is a gather from a table that yields the
-cell's pre-activations for every step at once; only the recurrence loops over time.
-
 Training runs *feature-major*: a step's hidden state is an (H, B) matrix, one column per name,
-and the recurrence is U^T h. Every gate is then a contiguous block of rows, and the dozen small
-ufuncs a step are about twice as fast on contiguous blocks as on the strided column slices of a
-(B, 4H) array; at 64 hidden units that elementwise work, not the matmul, bounds training speed.
-A training forward returns the hidden states as one (H, T·B) matrix (columns in (step, name)
-order), which the output layer multiplies in one product, and its backward takes dLoss/dh in
-the same layout.
+and the recurrence is a (G·H, ·) x (·, B) product. Every gate is then a contiguous block of
+rows, and the dozen small ufuncs a step are about twice as fast on contiguous blocks as on the
+strided column slices of a (B, 4H) array; at 64 hidden units that elementwise work, not the
+matmul, bounds training speed.
 
-Inference (:func:`rnn_step`, :func:`lstm_step`) stays batch-major with prepared weights: the
-sampler's batches are small and it stacks ensemble members on a leading axis.
+Inputs are one-hot letters. Rather than gathering their rows of ``E`` and adding them to
+``h U`` every step, each step's matmul takes the state stacked on the step's one-hot input,
+[h; x] (H + 28 rows), against [U^T | E^T]: one product gives the whole pre-activation, and
+after the loop one product of the same stack with the pre-activation gradients gives dU and dE
+together (a one-hot times a matrix is exactly the row lookup, and its gradient the row sums).
+
+A training forward returns the hidden states as one (H, T·B) matrix (columns in (step, name)
+order), which the output layer multiplies in one product; its backward takes dLoss/dh in the
+same layout. Inference (:func:`rnn_step`, :func:`lstm_step`) stays batch-major with prepared
+weights: the sampler's batches are small and it stacks ensemble members on a leading axis.
 """
 from __future__ import annotations
 
@@ -29,42 +32,40 @@ State = tuple[np.ndarray, ...]
 # ---------------------------------------------------------------- shared by both cells
 
 def _starts_at_zero(state: State) -> bool:
-    """True when every state array is zero (always so in training): step 0 then needs no matmul."""
+    """True when every state array is zero (always so in training): step 0 then needs no h U."""
     return not any(s.any() for s in state)
 
 
-def _input_columns(E: np.ndarray, ids: np.ndarray, ws: Workspace) -> np.ndarray:
-    """Pre-activations from the inputs for all steps, (T, G·H, B): column b of step t is E[ids[t, b]].
-
-    A one-hot input times a weight matrix is a row lookup (id -1 picks the last row, the start).
-    Gathering whole rows then transposing each step in one copy is 3× faster than gathering
-    columns directly (``np.take`` along axis 1 copies one element at a time).
-    """
+def _stacked_inputs(ids: np.ndarray, h0: np.ndarray, rows: int, ws: Workspace) -> np.ndarray:
+    """The (H + rows, T + 1, B) stack [h; x]: block t holds the state before step t over the
+    one-hot of step t's input (id -1 is the last row, the start). The forward fills h in."""
     steps, batch = ids.shape
-    rows = ws.empty("input_rows", (steps, batch, E.shape[1]), E.dtype)
-    np.take(E, ids, axis=0, out=rows)
-    columns = ws.empty("gates", (steps, E.shape[1], batch), E.dtype)
-    np.copyto(columns, rows.transpose(0, 2, 1))
-    return columns
+    hidden = h0.shape[1]
+    stack = ws.empty("stack", (hidden + rows, steps + 1, batch), h0.dtype)
+    stack[:hidden, 0] = h0.T
+    stack[hidden:].fill(0)
+    stack[hidden + ids % rows, np.arange(steps)[:, None], np.arange(batch)] = 1.0
+    return stack
 
 
-def _weight_grads(h: np.ndarray, da: np.ndarray, ids: np.ndarray, rows: int, zero_start: bool,
-                  ws: Workspace) -> tuple[np.ndarray, np.ndarray]:
-    """dE and dU from the pre-activation gradients ``da`` (G·H, T, B), each as ONE product.
+def _joint_weights(U: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """[U^T | E^T] (G·H, H + rows), contiguous: the left factor of every step's product."""
+    joint = np.empty((U.shape[1], U.shape[0] + E.shape[0]), dtype=U.dtype)
+    joint[:, : U.shape[0]] = U.T
+    joint[:, U.shape[0] :] = E.T
+    return joint
 
-    ``h`` (H, T + 1, B) holds the state before every step. dU = sum over steps of h_{t-1} da_t^T
-    as one (H, T·B) x (T·B, G·H) product runs near the BLAS peak, unlike T small ones inside
-    the loop; a zero start state contributes nothing, so its block is left out. dE sums da by
-    input id, as a product with a one-hot (T·B, rows) matrix: much faster than ``np.add.at``.
+
+def _weight_grads(stack: np.ndarray, da: np.ndarray, hidden: int) -> tuple[np.ndarray, np.ndarray]:
+    """dE and dU from the pre-activation gradients ``da`` (G·H, T, B), as ONE product.
+
+    The sum over steps of [h_{t-1}; x_t] da_t^T is one (H + rows, T·B) x (T·B, G·H) product,
+    which runs near the BLAS peak, unlike T small ones inside the loop. Its top H rows are dU
+    and the rest dE (fresh arrays, not workspace views).
     """
-    width, steps, batch = da.shape
-    first = 1 if zero_start else 0
-    flat = da.reshape(width, steps * batch)
-    dU = h[:, first:steps].reshape(h.shape[0], -1) @ flat[:, first * batch :].T
-    ids = ids.reshape(-1)
-    onehot = ws.zeros("onehot", (ids.size, rows), da.dtype)
-    onehot[np.arange(ids.size), ids] = 1.0
-    return onehot.T @ flat.T, dU
+    width, steps, _ = da.shape
+    joint = stack[:, :steps].reshape(stack.shape[0], -1) @ da.reshape(width, -1).T
+    return joint[hidden:], joint[:hidden]
 
 
 # ---------------------------------------------------------------- vanilla tanh RNN
@@ -79,29 +80,26 @@ def rnn_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
     ws = ws if ws is not None else Workspace()
     steps, batch = ids.shape
     hidden = U.shape[0]
-    pre = _input_columns(E, ids, ws)
-    h = ws.empty("h", (hidden, steps + 1, batch), U.dtype)  # h[:, t] is the state before step t
-    h[:, 0] = state[0].T
-    zero_start = _starts_at_zero(state)
-    UT = np.ascontiguousarray(U.T)
-    hU = ws.empty("hU", (hidden, batch), U.dtype)
+    stack = _stacked_inputs(ids, state[0], E.shape[0], ws)
+    weights = _joint_weights(U, E)
+    first = hidden if _starts_at_zero(state) else 0  # h_0 = 0: step 0 reads only its input
+    z = ws.empty("z", (hidden, batch), U.dtype)
     for t in range(steps):
-        z = pre[t]
-        if t or not zero_start:
-            np.matmul(UT, h[:, t], out=hU)
-            z += hU
-        np.tanh(z, out=h[:, t + 1])
-    return h[:, 1:].reshape(hidden, -1), (ids, E.shape[0], U, h, zero_start, ws)
+        np.matmul(weights[:, first:], stack[first:, t], out=z)
+        np.tanh(z, out=stack[:hidden, t + 1])
+        first = 0
+    return stack[:hidden, 1:].reshape(hidden, -1), (U, stack, ws)
 
 
 def rnn_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
     """dE and dU given dLoss/dh (H, T·B) for the states :func:`rnn_forward` returned."""
-    ids, rows, U, h, zero_start, ws = cache
-    hidden, steps, batch = h.shape[0], h.shape[1] - 1, h.shape[2]
+    U, stack, ws = cache
+    hidden, steps, batch = U.shape[0], stack.shape[1] - 1, stack.shape[2]
     dh = dh_cols.reshape(hidden, steps, batch)
+    h = stack[:hidden, 1:]
     # tanh' = 1 - h^2 for every step at once, so the loop only multiplies by it (in place).
     da = ws.empty("da", (hidden, steps, batch), U.dtype)
-    np.multiply(h[:, 1:], h[:, 1:], out=da)
+    np.multiply(h, h, out=da)
     np.subtract(1.0, da, out=da)
     carry = ws.zeros("carry", (hidden, batch), U.dtype)  # dLoss/dh_t arriving from step t + 1
     for t in range(steps - 1, -1, -1):
@@ -109,7 +107,7 @@ def rnn_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
         da[:, t] *= carry
         if t:  # nobody needs the start state's gradient
             np.matmul(U, da[:, t], out=carry)
-    return _weight_grads(h, da, ids, rows, zero_start, ws)
+    return _weight_grads(stack, da, hidden)
 
 
 def rnn_prepare(E: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +136,7 @@ def _gate_permutation(hidden: int) -> np.ndarray:
 
 def lstm_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
                  ws: Workspace | None = None) -> tuple[np.ndarray, tuple]:
-    """All steps of an LSTM: one (4H, H) x (H, B) matmul a step, everything else in place.
+    """All steps of an LSTM: one (4H, H + 28) x (H + 28, B) matmul a step, everything else in place.
 
     sigmoid(z) = 0.5 · tanh(z / 2) + 0.5, so the sigmoid gates' weights are halved once per
     batch (exact in binary floating point) and one tanh covers all four gates, followed by one
@@ -147,27 +145,24 @@ def lstm_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
     """
     ws = ws if ws is not None else Workspace()
     steps, batch = ids.shape
-    hidden = U.shape[0]
-    dtype = U.dtype
+    hidden, dtype = U.shape[0], U.dtype
     perm = _gate_permutation(hidden)
     scale = np.ones(4 * hidden, dtype=dtype)
     scale[: 3 * hidden] = 0.5
-    gates = _input_columns(E[:, perm] * scale, ids, ws)  # (T, 4H, B), blocks o, i, f, g
-    UT_scaled = np.ascontiguousarray((U[:, perm] * scale).T)
-    h = ws.empty("h", (hidden, steps + 1, batch), dtype)  # h[:, t] is the state before step t
+    stack = _stacked_inputs(ids, state[0], E.shape[0], ws)
+    weights = _joint_weights(U[:, perm] * scale, E[:, perm] * scale)
+    gates = ws.empty("gates", (steps, 4 * hidden, batch), dtype)  # per step: o, i, f, g blocks
     c = ws.empty("c", (steps + 1, hidden, batch), dtype)
     tanh_c = ws.empty("tanh_c", (steps, hidden, batch), dtype)
-    h[:, 0], c[0] = state[0].T, state[1].T
-    zero_start = _starts_at_zero(state)
-    hU = ws.empty("hU", (4 * hidden, batch), dtype)
+    c[0] = state[1].T
     ig = ws.empty("ig", (hidden, batch), dtype)
     o_, i_, f_, g_, sig = (slice(0, hidden), slice(hidden, 2 * hidden), slice(2 * hidden, 3 * hidden),
                            slice(3 * hidden, None), slice(0, 3 * hidden))
+    first = hidden if _starts_at_zero(state) else 0  # h_0 = 0: step 0 reads only its input
     for t in range(steps):
         z = gates[t]
-        if t or not zero_start:
-            np.matmul(UT_scaled, h[:, t], out=hU)
-            z += hU
+        np.matmul(weights[:, first:], stack[first:, t], out=z)
+        first = 0
         np.tanh(z, out=z)
         z[sig] *= 0.5
         z[sig] += 0.5
@@ -175,9 +170,9 @@ def lstm_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
         np.multiply(z[i_], z[g_], out=ig)
         c[t + 1] += ig
         np.tanh(c[t + 1], out=tanh_c[t])
-        np.multiply(z[o_], tanh_c[t], out=h[:, t + 1])  # h_t = o tanh(c_t)
-    cache = (ids, E.shape[0], U[:, perm], perm, h, c, gates, tanh_c, zero_start, ws)
-    return h[:, 1:].reshape(hidden, -1), cache
+        np.multiply(z[o_], tanh_c[t], out=stack[:hidden, t + 1])  # h_t = o tanh(c_t)
+    cache = (U[:, perm], perm, stack, c, gates, tanh_c, ws)
+    return stack[:hidden, 1:].reshape(hidden, -1), cache
 
 
 def _lstm_local_derivatives(c: np.ndarray, gates: np.ndarray, tanh_c: np.ndarray,
@@ -211,7 +206,7 @@ def _lstm_local_derivatives(c: np.ndarray, gates: np.ndarray, tanh_c: np.ndarray
 
 def lstm_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
     """dE and dU given dLoss/dh (H, T·B); the loop does six in-place ufuncs and one matmul a step."""
-    ids, rows, U_train, perm, h, c, gates, tanh_c, zero_start, ws = cache
+    U_train, perm, stack, c, gates, tanh_c, ws = cache
     steps, four_h, batch = gates.shape
     hidden = four_h // 4
     dh_out = dh_cols.reshape(hidden, steps, batch)
@@ -230,10 +225,10 @@ def lstm_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.nda
         if t:  # nobody needs the start state's gradient
             dc *= gates[t, 2 * hidden : 3 * hidden]  # through c_{t-1}'s forget gate
             np.matmul(U_train, d, out=dh)
-    # One transposing copy puts each pre-activation's steps side by side for the weight products.
+    # One transposing copy puts each pre-activation's steps side by side for the weight product.
     da_by_row = ws.empty("da", (four_h, steps, batch), da.dtype)
     np.copyto(da_by_row, da.transpose(1, 0, 2))
-    dE, dU = _weight_grads(h, da_by_row, ids, rows, zero_start, ws)
+    dE, dU = _weight_grads(stack, da_by_row, hidden)
     inverse = np.argsort(perm)
     return dE[:, inverse], dU[:, inverse]  # back to the stored gate order (fresh arrays)
 
