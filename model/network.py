@@ -4,7 +4,8 @@ Parameters (G = the cell's gate count, H = hidden size, V = 27 symbols):
 
 - ``E`` (V + 1, G·H): one row per input symbol plus a last row for the start of a name
   (input id -1). A one-hot input times a weight matrix plus a bias is exactly a row lookup, so
-  the table folds both and the whole input projection is one gather for all steps.
+  the table folds both (training multiplies the one-hots in with the recurrence, see
+  :mod:`model.cells`; inference gathers rows).
 - ``U`` (H, G·H): the recurrence, the only part that has to loop over time.
 - ``W`` (H, V) and ``b`` (V,): the output projection, done for all steps in one product.
 """
@@ -141,8 +142,8 @@ class CharModel:
     def _dropout_mask(self, steps_batch: tuple[int, int], rng: np.random.Generator | None) -> np.ndarray | None:
         """Inverted-dropout multipliers for the hidden states, (H, T·B) like them, or None.
 
-        Drawn in (T, B, H) order, as before the layout became feature-major, so a seeded
-        training run still makes the same model.
+        Drawn in (step, name, unit) order whatever the internal layout, so a seeded training
+        run makes the same model as it always did.
         """
         rate, hidden = self.config.dropout, self.config.hidden
         if rng is None or rate == 0.0:
