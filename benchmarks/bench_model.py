@@ -3,7 +3,7 @@
 Run from the project root (one thread for every BLAS, so the figures compare like with like):
 
     .venv/bin/python benchmarks/bench_model.py            # everything (about 2 minutes)
-    .venv/bin/python benchmarks/bench_model.py speed      # training throughput only
+    .venv/bin/python benchmarks/bench_model.py speed      # training throughput only (~2 min with PyTorch)
     .venv/bin/python benchmarks/bench_model.py zoo        # val NLL and samples of the model zoo (~2 min)
     .venv/bin/python benchmarks/bench_model.py heldout    # NLL on held-out fifths of the train file (~1 min)
 
