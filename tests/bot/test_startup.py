@@ -10,6 +10,7 @@ port where nothing listens, so a check that failed to catch its case would show 
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import re
 import socket
@@ -44,9 +45,14 @@ def start(cwd: Path, env: dict[str, str], preexec_fn=None) -> subprocess.Complet
                           text=True, timeout=DEADLINE, check=False, preexec_fn=preexec_fn)
 
 
+def plain_text(text: str) -> str:
+    """Console output without its colour codes."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
 def plain(done: subprocess.CompletedProcess[str]) -> str:
     """Everything the process printed, without the console's colour codes."""
-    return re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
+    return plain_text(done.stdout + done.stderr)
 
 
 def the_one_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -196,3 +202,31 @@ async def test_a_failure_half_way_through_start_up_closes_what_was_opened(tmp_pa
     for thread in [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]:
         thread.join(timeout=10)  # its last step follows close(); a thread that never ends hangs the process
         assert not thread.is_alive()
+
+
+def test_an_unexpected_error_is_one_line_on_the_console_and_a_traceback_in_the_log(tmp_path, monkeypatch, capsys):
+    """A bug, not a case the checks know: still one console line, the details in the log file."""
+    import bot.__main__ as entry
+
+    async def broken(config, *, force_sync=False):
+        raise RuntimeError("boom\nwith a second line")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DISCORD_TOKEN", "fake-bot-token")
+    monkeypatch.setenv("DINOBOT_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setattr(entry, "run", broken)
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        assert entry.main([]) == EXIT_DATA
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in saved[0]:
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(saved[1])
+    console = plain_text(capsys.readouterr().err)
+    assert "Traceback" not in console
+    (line,) = [line for line in console.splitlines() if " ERROR " in line]
+    assert "RuntimeError: boom with a second line" in line and "dinobot.log" in line
+    log_file = (tmp_path / "var" / "dinobot.log").read_text()
+    assert "Traceback" in log_file and "RuntimeError: boom" in log_file
