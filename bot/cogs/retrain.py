@@ -73,7 +73,7 @@ def _loss(value: float | None) -> str:
 
 
 def progress_embed(snap: JobSnapshot, header: str, queue_ahead: int = 0) -> discord.Embed:
-    """The live view of a queued or running job: bar, epoch, losses, time left."""
+    """The live view of a queued or running job: bar, pass (epoch), scores (losses), time left."""
     embed = discord.Embed(title="🦖 Fine-tuning this server's model", colour=RUNNING_BLUE)
     if snap.status is JobStatus.QUEUED:
         waiting = (f"Waiting for {queue_ahead} other fine-tune{'s' if queue_ahead != 1 else ''} to finish."
@@ -82,11 +82,12 @@ def progress_embed(snap: JobSnapshot, header: str, queue_ahead: int = 0) -> disc
         return embed
     embed.description = fit(f"{header}\n`{progress_bar(snap.fraction)}` **{snap.percent} %**", EMBED_FIELD)
     if (p := snap.progress) is not None:
-        embed.add_field(name="Epoch", value=f"{p.epoch}/{p.epochs} · model {p.member + 1}/{p.members}")
-        embed.add_field(name="Loss", value=f"train {_loss(p.train_loss)} · val {_loss(p.val_loss)}")
+        embed.add_field(name="Pass over the names", value=f"{p.epoch}/{p.epochs} · network {p.member + 1}/{p.members}")
+        embed.add_field(name="Score (lower is better)",
+                        value=f"its names {_loss(p.train_loss)} · names it never saw {_loss(p.val_loss)}")
         embed.add_field(name="Time left", value=_seconds(snap.eta))
     else:
-        embed.add_field(name="Epoch", value="preparing the data…")
+        embed.add_field(name="Pass over the names", value="preparing the data…")
     return embed
 
 
@@ -106,8 +107,8 @@ def verdict(status: JobStatus, outcome: Outcome) -> tuple[str, str, discord.Colo
         if not _finite(before):
             why = "The previous model could not be scored, so the new one answers in this server from now on."
         else:
-            how = "better than" if after < before else "as well as" if after == before else \
-                "almost as well as (within the allowed margin)"
+            how = ("better than" if after < before else "as well as" if after == before
+                   else "almost as well as (within the allowed margin)")
             why = (f"It predicts names it never saw {how} the previous model, and it has learnt this "
                    "server's names: it answers in this server from now on.")
         return f"✅ New model promoted: v{outcome.version}", why, DINO_GREEN

@@ -72,7 +72,7 @@ async def slow_dino(fake, tmp_path):
 async def wait_running(handle) -> list[dict]:
     """Wait until the reply shows a running job with an epoch done (a Cancel button on it)."""
     return await handle.wait_for(
-        lambda h: [e for e in h.edits if e.get("embeds") and "Epoch" in fields(e) and "/" in fields(e)["Epoch"]],
+        lambda h: [e for e in h.edits if e.get("embeds") and "/" in fields(e).get("Pass over the names", "")],
         timeout=10, what="a progress edit")
 
 
@@ -110,7 +110,8 @@ async def test_progress_edits_arrive_in_order_and_end_with_the_summary(medium_di
     assert "it answers in this server from now on" in embed(summary)["description"]
     assert info["Version"] == "v1 (now serving this server)"
     assert len(info["Names from the new model"].split(", ")) >= 1
-    assert "Epoch" in fields(next(e for e in edits if percent(e) is not None))
+    shown = [fields(e) for e in edits if percent(e) is not None]
+    assert all("Pass over the names" in f for f in shown) and any("Score (lower is better)" in f for f in shown)
     assert embed(summary)["footer"]["text"].startswith("Took ")
     dino.fake.assert_clean()
 
