@@ -248,3 +248,18 @@ async def test_an_unreachable_discord_is_retried_with_backoff_until_it_answers(t
     assert "attempt 1 failed, trying again in 1 s" in retries[0]
     assert "attempt 2 failed, trying again in 2 s" in retries[1]
     assert_in_order(output, "attempt 2 failed", "synced 7 slash commands", "has connected to Gateway")
+
+
+async def test_sigterm_while_waiting_for_discord_exits_0_closing_the_database(tmp_path):
+    with socket.socket() as sock:  # nothing will ever listen here
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    console = tmp_path / "console.log"
+    data = tmp_path / "data"
+    async with bot_process(tmp_path, bot_env(f"http://127.0.0.1:{port}", data), console) as process:
+        await wait_for_text(console, lambda text: "attempt 1 failed" in text, "a failed attempt")
+        assert await stop(process) == 0
+    output = plain(console.read_text(errors="replace"))
+    assert_in_order(output, "attempt 1 failed", "shutting down before connecting to Discord",
+                    "closed " + str(data / "dinobot.sqlite3"))
+    assert "Traceback" not in output

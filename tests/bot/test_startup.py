@@ -9,6 +9,7 @@ port where nothing listens, so a check that failed to catch its case would show 
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -21,10 +22,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from bot.app import DinoBot
 from bot.errors import EXIT_CONFIG, EXIT_DATA, StartupError, StorageError
 from bot.services.store.migrations import SCHEMA_VERSION
+from bot.startup import TokenRefused, wait_for_discord
 from tests.support.harness import make_config
 
 DEADLINE = 60  # seconds; a start-up failure takes about one. Past this the process hangs: a failure.
@@ -230,3 +233,60 @@ def test_an_unexpected_error_is_one_line_on_the_console_and_a_traceback_in_the_l
     assert "RuntimeError: boom with a second line" in line and "dinobot.log" in line
     log_file = (tmp_path / "var" / "dinobot.log").read_text()
     assert "Traceback" in log_file and "RuntimeError: boom" in log_file
+
+
+# ---------------------------------------------------------------------- waiting for Discord
+
+
+@contextlib.asynccontextmanager
+async def discord_answering(statuses: list[int]):
+    """A stand-in for Discord's ``GET /users/@me`` answering with ``statuses`` in turn (then 200)."""
+    seen: list[str] = []
+
+    async def me(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        status = statuses.pop(0) if statuses else 200
+        return web.json_response({"id": "1"} if status == 200 else {"message": "no"}, status=status)
+
+    app = web.Application()
+    app.router.add_get("/api/v10/users/@me", me)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/api/v10", seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_server_errors_and_rate_limits_are_retried_with_growing_waits(caplog):
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+    async with discord_answering([503, 502, 429, 500]) as (base, seen):
+        attempts = await wait_for_discord(base, "the-token", "DinoBot test", sleep=sleep)
+    assert attempts == 5 and seen == ["Bot the-token"] * 5
+    assert len(waits) == 4 and all(2**i <= wait <= 1.2 * 2**i for i, wait in enumerate(waits)), waits
+    lines = [r.getMessage() for r in caplog.records if "not reachable" in r.getMessage()]
+    assert [line.split("(")[1].split(")")[0] for line in lines] == ["HTTP 503", "HTTP 502", "HTTP 429", "HTTP 500"]
+
+
+async def test_a_refused_token_is_not_retried():
+    async def sleep(seconds: float) -> None:
+        raise AssertionError("a 401 must not be retried")
+    async with discord_answering([401]) as (base, seen):
+        with pytest.raises(TokenRefused):
+            await wait_for_discord(base, "wrong", "DinoBot test", sleep=sleep)
+    assert len(seen) == 1
+
+
+async def test_the_waits_stop_growing_at_a_minute():
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+    async with discord_answering([503] * 9) as (base, _):
+        await wait_for_discord(base, "t", "DinoBot test", sleep=sleep)
+    assert len(waits) == 9 and all(60 <= w <= 72 for w in waits[6:]) and max(waits) <= 72
