@@ -19,6 +19,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
+from tests.support.fake_checks import check_fake_at_teardown
 from tests.support.fake_discord import (
     MANAGE_GUILD,
     FakeDiscord,
@@ -26,7 +27,6 @@ from tests.support.fake_discord import (
     FakeUser,
     LateInteraction,
 )
-from tests.support.teardown import check_fake_at_teardown
 
 GUILD_ID = 1000
 OTHER_GUILD_ID = 2000
