@@ -82,7 +82,7 @@ class DinoBot(commands.Bot):
         self.store = await open_store(config.db_path, daily_limit=config.daily_limit, known_names=self.known_names)
         self.registry = ModelRegistry(self.store, config.models_dir, base_checkpoint=config.base_checkpoint,
                                       max_cached=config.training.max_cached_models)
-        await start_registry(self.registry, config.base_checkpoint)
+        await start_registry(self.registry)
         self.trainer = TrainingService(self.store, self.registry, config.training, replay_names=corpus or None,
                                        activity=lambda: self.last_interaction)
         await self.trainer.start()

@@ -83,7 +83,7 @@ async def open_store(path: Path, *, daily_limit: int, known_names: frozenset[str
                            "from a backup, or move it aside to start with an empty one") from None
 
 
-async def start_registry(registry: ModelRegistry, checkpoint: Path) -> None:
+async def start_registry(registry: ModelRegistry) -> None:
     """Load the base model and tidy the models folder."""
     try:
         await registry.start()

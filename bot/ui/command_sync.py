@@ -73,7 +73,8 @@ async def _sync(tree: app_commands.CommandTree, guild: discord.Object | None,
         invite = discord.utils.oauth_url(application_id or 0, permissions=discord.Permissions.none(),
                                          scopes=("bot", "applications.commands"))
         raise StartupError(f"DEV_GUILD_ID: Discord refused to sync commands to server {guild.id} "
-                           f"({exc.status} {exc.text or 'Forbidden'}): the bot is not in that server. "
+                           f"({exc.status} {exc.text or 'Forbidden'}): the bot is not in that server (or was added "
+                           "without the applications.commands scope). "
                            f"Invite it with {invite}, or unset DEV_GUILD_ID to sync globally",
                            EXIT_CONFIG) from None
 
