@@ -82,7 +82,8 @@ def progress_embed(snap: JobSnapshot, header: str, queue_ahead: int = 0) -> disc
         return embed
     embed.description = fit(f"{header}\n`{progress_bar(snap.fraction)}` **{snap.percent} %**", EMBED_FIELD)
     if (p := snap.progress) is not None:
-        embed.add_field(name="Pass over the names", value=f"{p.epoch}/{p.epochs} · network {p.member + 1}/{p.members}")
+        embed.add_field(name="Pass over the names",
+                        value=f"{p.epoch}/{p.epochs} · network {p.member + 1}/{p.members}")
         embed.add_field(name="Score (lower is better)",
                         value=f"its names {_loss(p.train_loss)} · names it never saw {_loss(p.val_loss)}")
         embed.add_field(name="Time left", value=_seconds(snap.eta))
@@ -262,7 +263,8 @@ class Retrain(commands.Cog):
             if time.time() - reply.created_at < TOKEN_LIFETIME:
                 webhook = discord.Webhook.partial(reply.application_id, reply.token, client=self.bot)
                 try:
-                    await webhook.edit_message(reply.message_id, content=None, embed=interrupted_embed(), view=None)
+                    await webhook.edit_message(reply.message_id, content=None, embed=interrupted_embed(),
+                                               view=None)
                     log.info("guild %d: told the /retrain reply %d that its fine-tune was interrupted",
                              reply.guild_id, reply.message_id)
                 except discord.HTTPException as exc:
@@ -354,9 +356,11 @@ class Retrain(commands.Cog):
         try:
             with contextlib.suppress(discord.NotFound):
                 await interaction.delete_original_response()
-            await interaction.followup.send(failure_text(snap.outcome or Outcome(False, "failed")), ephemeral=True)
+            text = failure_text(snap.outcome or Outcome(False, "failed"))
+            await interaction.followup.send(text, ephemeral=True)
         except discord.HTTPException as exc:
-            log.warning("guild %s: could not report the failure of fine-tune #%d (%s)", job.guild_id, job.id, exc)
+            log.warning("guild %s: could not report the failure of fine-tune #%d (%s)",
+                        job.guild_id, job.id, exc)
         return False
 
     def _queue_ahead(self, job: TrainingJob) -> int:

@@ -72,9 +72,10 @@ async def _sync(tree: app_commands.CommandTree, guild: discord.Object | None,
             raise
         invite = discord.utils.oauth_url(application_id or 0, permissions=discord.Permissions.none(),
                                          scopes=("bot", "applications.commands"))
+        refusal = f"{exc.status} {exc.text or 'Forbidden'}"
         raise StartupError(f"DEV_GUILD_ID: Discord refused to sync commands to server {guild.id} "
-                           f"({exc.status} {exc.text or 'Forbidden'}): the bot is not in that server (or was added "
-                           "without the applications.commands scope). "
+                           f"({refusal}): the bot is not in that server (or was added without the "
+                           "applications.commands scope). "
                            f"Invite it with {invite}, or unset DEV_GUILD_ID to sync globally",
                            EXIT_CONFIG) from None
 
@@ -86,7 +87,8 @@ async def _remove_from_former_dev_servers(tree: app_commands.CommandTree, state_
         guild_id = int(scope.partition(":")[2])
         try:
             await tree.sync(guild=discord.Object(guild_id))  # nothing is registered for it: an empty list
-            log.info("removed the slash commands left in former dev server %d (DEV_GUILD_ID is unset)", guild_id)
+            log.info("removed the slash commands left in former dev server %d (DEV_GUILD_ID is unset)",
+                     guild_id)
         except discord.HTTPException as exc:
             log.warning("could not remove the slash commands left in former dev server %d (%s %s); "
                         "they go away when the bot leaves that server", guild_id, exc.status, exc.text)

@@ -35,8 +35,8 @@ PREFILLED = 400
 
 
 def run_bot(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=DEADLINE, check=False)
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=DEADLINE, check=False)
 
 
 def plain(text: str) -> str:
@@ -65,7 +65,8 @@ def bot_env(api_base: str, data: Path, token: str = "fake-bot-token", **more: st
 
 
 @contextlib.asynccontextmanager
-async def bot_process(cwd: Path, env: dict[str, str], console: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+async def bot_process(cwd: Path, env: dict[str, str],
+                      console: Path) -> AsyncIterator[asyncio.subprocess.Process]:
     """``python -m bot`` writing its console to ``console``; killed if a test leaves it running."""
     with open(console, "ab") as out:
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=cwd, env=env,
@@ -101,7 +102,8 @@ async def wait_for_text(console: Path, predicate: Callable[[str], bool], what: s
 def test_help_prints_usage_and_starts_nothing(tmp_path):
     done = run_bot(tmp_path, {}, "--help")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("usage: python -m bot") and "--sync" in done.stdout and "Exit codes" in done.stdout
+    assert done.stdout.startswith("usage: python -m bot")
+    assert "--sync" in done.stdout and "Exit codes" in done.stdout
     assert list(tmp_path.iterdir()) == []  # no data folder, no log: nothing started
     wrong = run_bot(tmp_path, {}, "--bogus")
     assert wrong.returncode == EXIT_CONFIG and "usage:" in wrong.stderr and "Traceback" not in wrong.stderr
@@ -160,7 +162,8 @@ async def test_sigterm_mid_fine_tune_exits_0_and_leaves_everything_clean(fake, t
     assert "Traceback" not in output
     assert "PyNaCl" not in output and "davey" not in output, "no voice warnings: the bot has no voice"
     # The order of a clean shutdown: stop training, show the reply's final state, close the database.
-    assert_in_order(output, "shutting down", "training service closed", "closed " + str(data / "dinobot.sqlite3"))
+    assert_in_order(output, "shutting down", "training service closed",
+                    "closed " + str(data / "dinobot.sqlite3"))
     final = handle.edits[-1]
     assert final["components"] == [], "the /retrain reply got its final edit before the bot left"
     assert final["embeds"][0]["title"] == "⏹️ Fine-tune cancelled"

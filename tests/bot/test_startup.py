@@ -63,7 +63,8 @@ def the_one_line(done: subprocess.CompletedProcess[str]) -> str:
     before logging started); fails if there is none, several, or a traceback."""
     output = plain(done)
     assert "Traceback" not in output, output
-    errors = [line for line in output.splitlines() if " ERROR " in line or line.startswith(("Cannot", "Config"))]
+    errors = [line for line in output.splitlines()
+              if " ERROR " in line or line.startswith(("Cannot", "Config"))]
     assert len(errors) == 1, output
     return errors[0]
 
@@ -207,7 +208,8 @@ async def test_a_failure_half_way_through_start_up_closes_what_was_opened(tmp_pa
         assert not thread.is_alive()
 
 
-def test_an_unexpected_error_is_one_line_on_the_console_and_a_traceback_in_the_log(tmp_path, monkeypatch, capsys):
+def test_an_unexpected_error_is_one_line_on_the_console_and_a_traceback_in_the_log(tmp_path, monkeypatch,
+                                                                                    capsys):
     """A bug, not a case the checks know: still one console line, the details in the log file."""
     import bot.__main__ as entry
 
@@ -270,7 +272,8 @@ async def test_server_errors_and_rate_limits_are_retried_with_growing_waits(capl
     assert attempts == 5 and seen == ["Bot the-token"] * 5
     assert len(waits) == 4 and all(2**i <= wait <= 1.2 * 2**i for i, wait in enumerate(waits)), waits
     lines = [r.getMessage() for r in caplog.records if "not reachable" in r.getMessage()]
-    assert [line.split("(")[1].split(")")[0] for line in lines] == ["HTTP 503", "HTTP 502", "HTTP 429", "HTTP 500"]
+    reasons = [line.split("(")[1].split(")")[0] for line in lines]
+    assert reasons == ["HTTP 503", "HTTP 502", "HTTP 429", "HTTP 500"]
 
 
 async def test_a_refused_token_is_not_retried():
