@@ -83,7 +83,22 @@ CREATE INDEX submissions_untrained ON submissions (guild_id)
     WHERE status = 'approved' AND first_trained_version IS NULL;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+# v3: the /retrain replies being kept up to date, so a restart after a crash can tell each one
+# that its fine-tune was interrupted. An interaction token lets its holder edit that one reply
+# for 15 minutes and nothing else; rows are deleted once the reply shows its final state (and
+# expired ones at the next start).
+_V3 = """
+CREATE TABLE live_replies (
+    interaction_id INTEGER PRIMARY KEY,
+    guild_id       INTEGER NOT NULL,
+    application_id INTEGER NOT NULL,
+    token          TEXT NOT NULL CHECK (length(token) BETWEEN 1 AND 500),
+    message_id     INTEGER NOT NULL,
+    created_at     REAL NOT NULL
+);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

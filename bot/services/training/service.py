@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -179,11 +180,13 @@ class TrainingService:
                 continue
             try:
                 await self._run(job)
-            except DinoBotError as exc:
+            except DinoBotError as exc:  # deliberate (e.g. names removed meanwhile): its text is for people
                 job.finish(JobStatus.FAILED, Outcome(False, str(exc)))
-            except Exception as exc:
-                log.exception("guild %d: fine-tune #%d failed", job.guild_id, job.id)
-                job.finish(JobStatus.FAILED, Outcome(False, f"failed: {exc}"))
+            except Exception:  # a bug: people get an id to quote, the traceback goes to the log
+                error_id = secrets.token_hex(4)
+                log.exception("guild %d: fine-tune #%d failed (error id %s)", job.guild_id, job.id, error_id)
+                job.finish(JobStatus.FAILED, Outcome(False, "failed because of an unexpected error",
+                                                     error_id=error_id))
             finally:
                 self._forget(job)
 
