@@ -28,13 +28,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from bot.registry import ModelRegistry
-from bot.store import Store
-from bot.training import TrainingService
-from bot.training_settings import TrainingSettings
-from model import TrainConfig
+# Run as a script, Python puts this folder first on sys.path, where the tests/model/ package
+# would shadow the model library: put the checkout there instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bot.registry import ModelRegistry  # noqa: E402
+from bot.store import Store  # noqa: E402
+from bot.training import TrainingService  # noqa: E402
+from bot.training_settings import TrainingSettings  # noqa: E402
+from model import TrainConfig  # noqa: E402
 from tests.name_factory import letters  # noqa: E402
 
 FAST = TrainingSettings(min_names=5, min_new_names=5, schedule_minutes=0, base_val_samples=30,
