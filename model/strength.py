@@ -57,8 +57,8 @@ class Strength:
 
 STRENGTHS: dict[str, Strength] = {s.name: s for s in (
     Strength("subtle", replay_ratio=6.0, lr=5e-3, steps=192, tolerance=0.03),
-    Strength("normal", replay_ratio=2.0, lr=5e-3, steps=192, tolerance=0.06),
-    Strength("strong", replay_ratio=1.0, lr=5e-3, steps=192, tolerance=0.1),
+    Strength("normal", replay_ratio=2.0, lr=5e-3, steps=192, tolerance=0.08),
+    Strength("strong", replay_ratio=1.0, lr=5e-3, steps=192, tolerance=0.12),
 )}
 DEFAULT_STRENGTH = "normal"
 
