@@ -4,7 +4,9 @@ Each strength is a recipe of three numbers. The replay ratio sets the target: ev
 all of the server's names with ``replay_ratio`` times as many base names, so a model that fits
 the mix gives the server's style about ``1 / (1 + replay_ratio)`` of its names, and pays for it
 on base names with about ``ln(1 + 1 / replay_ratio)`` nats per *name* (spread over ~10 letters).
-The learning rate and the epoch count set how far toward that target one fine-tune goes. The
+The learning rate and the step budget set how far toward that target one fine-tune goes; the
+budget is the same for a server of 20 names or 2,000 (a small server's names repeat within an
+epoch, a large server gets fewer epochs), so a strength means the same everywhere. The
 last epoch's weights are kept, not the ones with the best validation loss: a validation set of
 base names would always prefer the weights that changed least, which is exactly the fine-tune
 no one can see.
