@@ -69,9 +69,17 @@ def load_checkpoint(path: str | os.PathLike) -> NameModel:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array, not an archive
+            raise CheckpointError(f"{path} is not a DinoBot checkpoint (one array, not an .npz file)")
+        with loaded as data:
             arrays = {key: data[key] for key in data.files}  # reads (and CRC-checks) every member
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except ValueError:
+        # NumPy's text for a file that is not .npy/.npz or holds objects suggests allow_pickle,
+        # which would run code from the file: never pass that advice on.
+        raise CheckpointError(f"{path} is corrupt or not a DinoBot checkpoint (not an .npz file of "
+                              f"plain arrays)") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint: {exc}") from None
     meta = _read_meta(path, arrays.pop("meta", None))
     try:
