@@ -128,7 +128,8 @@ def build_parser(prog: str = "dinomodel") -> argparse.ArgumentParser:
     p.add_argument("--replay", type=Path, default=None, metavar="FILE",
                    help=f"names replayed so the base style is kept (default: {train_path()}; "
                         f"without it, the model's own samples)")
-    p.add_argument("--val", type=Path, default=None, metavar="FILE", help=f"base validation names (default: {val_path()})")
+    p.add_argument("--val", type=Path, default=None, metavar="FILE",
+                   help=f"base validation names (default: {val_path()})")
     p.add_argument("--tolerance", type=float, default=None,
                    help="how much worse (nats/char) the base names may get for the promotion verdict "
                         "(default: the strength's: " + ", ".join(f"{s.name} {s.tolerance:g}"

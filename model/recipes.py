@@ -114,7 +114,8 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
     networks = [m.copy() for m in model.members]
     result = _fit_members(networks, mix, val_names, config, progress, should_stop)
     if model.ngram is not None:
-        result.model = result.model.with_ngram(model.ngram.adapted_to(list(new_names)), model.mixing)
+        result.model = result.model.with_ngram(model.ngram.adapted_to(list(new_names) * recipe.ngram_weight),
+                                               model.mixing)
         result.val_loss = math.nan if result.cancelled else evaluate(result.model, list(val_names))
     custom = train_config is not None or replay_ratio is not None
     result.model.metadata = {**model.metadata, "kind": "fine-tune", "created": _now(),

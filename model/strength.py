@@ -35,11 +35,13 @@ class Strength:
     lr: float  # Adam learning rate
     steps: int  # optimizer updates per ensemble member, about (whole epochs, at least one)
     tolerance: float  # how much worse on base names (nats/char) to accept for it when promoting
+    ngram_weight: int = 1  # each server name counts this many times in the mixed-in n-gram
 
     def __post_init__(self) -> None:
-        if not (self.replay_ratio > 0 and self.lr > 0 and self.steps >= 1 and self.tolerance >= 0):
-            raise ValueError(f"strength {self.name!r} needs a positive replay ratio, learning rate "
-                             f"and step count, and a tolerance of at least 0")
+        if not (self.replay_ratio > 0 and self.lr > 0 and self.steps >= 1 and self.tolerance >= 0
+                and self.ngram_weight >= 1):
+            raise ValueError(f"strength {self.name!r} needs a positive replay ratio, learning rate, "
+                             f"step count and n-gram weight, and a tolerance of at least 0")
 
     def schedule(self, server_names: int, seed: int = 0) -> tuple[int, TrainConfig]:
         """(repeats, config) for a server with this many names: how often each epoch repeats
@@ -54,13 +56,14 @@ class Strength:
                                     keep_best=False, seed=seed)
 
     def describe(self) -> str:
-        return f"{self.name} (lr {self.lr:g}, ~{self.steps} steps, {self.replay_ratio:g}× replay)"
+        return (f"{self.name} (lr {self.lr:g}, ~{self.steps} steps, {self.replay_ratio:g}× replay, "
+                f"n-gram weight {self.ngram_weight})")
 
 
 STRENGTHS: dict[str, Strength] = {s.name: s for s in (
-    Strength("subtle", replay_ratio=6.0, lr=5e-3, steps=192, tolerance=0.03),
-    Strength("normal", replay_ratio=2.0, lr=5e-3, steps=192, tolerance=0.08),
-    Strength("strong", replay_ratio=1.0, lr=5e-3, steps=192, tolerance=0.12),
+    Strength("subtle", replay_ratio=2.0, lr=5e-3, steps=192, tolerance=0.03),
+    Strength("normal", replay_ratio=1.0, lr=5e-3, steps=192, tolerance=0.06, ngram_weight=6),
+    Strength("strong", replay_ratio=0.5, lr=5e-3, steps=256, tolerance=0.12, ngram_weight=12),
 )}
 DEFAULT_STRENGTH = "normal"
 

@@ -72,7 +72,7 @@ def test_help_names_the_program_as_it_was_started(capsys):
     ("train", ["--epochs EPOCHS       most epochs per network (default: 60)", "(default: 0.015)",
                "networks to ensemble (default: 3)", "(default: lstm)"]),
     ("sample", ["(default: 32)", "(default: 10)", "(default: 1.0)", "the shipped model"]),
-    ("finetune", ["(default: normal)", "normal 0.08"]),
+    ("finetune", ["(default: normal)", "normal 0.06"]),
 ])
 def test_help_shows_the_defaults(capsys, command, defaults):
     with pytest.raises(SystemExit):

@@ -5,8 +5,8 @@ import re
 import pytest
 
 from model import BASE_CHECKPOINT, load_checkpoint, save_checkpoint
+from tests.support.model_helpers import tiny_model
 
-from ..model_helpers import tiny_model
 from .cli_runner import progress_lines, run_model
 
 THEMED = [f"{stem}zix" for stem in ("abcab", "bcabc", "cabca", "abbca", "bacca", "ccabb", "acbac", "bbcaa",

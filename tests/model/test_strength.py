@@ -20,12 +20,11 @@ from model import (
     fine_tune,
     get_strength,
 )
-from model.recipes import _self_replay
+from model.recipes import replay_samples
 from model.sampling import MAX_SAMPLES
 from model.strength import MIN_EPOCH_NAMES
 from model.training import train
-
-from ..model_helpers import TINY_CORPUS, tiny_model
+from tests.support.model_helpers import TINY_CORPUS, tiny_model
 
 STEMS = ["".join(p) for p in itertools.permutations(["ba", "ko", "ri", "tu", "me", "sa", "lo"], 2)]
 BASE_NAMES = list(np.random.default_rng(0).permutation([s + e for s in STEMS for e in ("rus", "don", "nyx")]))
@@ -110,5 +109,5 @@ def test_a_replay_pool_smaller_than_an_epoch_s_share_is_drawn_with_replacement()
 
 
 def test_self_replay_stays_within_the_sampler_s_cap():
-    names = _self_replay(tiny_model(), 10 * MAX_SAMPLES, np.random.default_rng(0))
+    names = replay_samples(tiny_model(), 10 * MAX_SAMPLES, seed=np.random.default_rng(0))
     assert 0 < len(names) <= MAX_SAMPLES
