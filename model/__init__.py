@@ -8,7 +8,7 @@ from .corpus import BASE_CHECKPOINT, corpus_dir, read_names, train_path, val_pat
 from .ensemble import NameModel, evaluate
 from .errors import CheckpointError, CorpusError, InvalidName, ModelError
 from .network import CharModel, ModelConfig
-from .promotion import Losses, Verdict, decide_promotion
+from .promotion import Losses, Verdict, decide_promotion, split_holdout
 from .recipes import (
     DEFAULT_MEMBERS,
     DEFAULT_MODEL,
@@ -32,4 +32,5 @@ __all__ = [
     "read_names", "remove_stale_temp_files", "replay_samples", "sample_names", "save_checkpoint", "score_name",
     "train_model", "train_path", "val_path",
     "DEFAULT_STRENGTH", "STRENGTHS", "Strength", "get_strength", "Losses", "Verdict", "decide_promotion",
+    "split_holdout",
 ]

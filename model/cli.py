@@ -10,7 +10,6 @@ import logging
 import math
 import sys
 import threading
-import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
@@ -43,7 +42,7 @@ from . import (
 )
 from .ngram import DEFAULT_ORDER as DEFAULT_NGRAM_ORDER
 from .ngram import MAX_ORDER as MAX_NGRAM_ORDER
-from .promotion import Losses, decide_promotion
+from .promotion import Losses, decide_promotion, split_holdout
 from .strength import DEFAULT_STRENGTH, STRENGTHS, get_strength
 from .training import with_overrides
 
@@ -270,14 +269,6 @@ def _report_verdict(before: NameModel, result: FitResult, held: Sequence[str], b
              new.server, current.base, new.base)
     verdict = decide_promotion(current, new, tolerance)
     log.info("the promotion rule says: %s", verdict.reason)
-
-
-def split_holdout(names: Sequence[str], fraction: float, minimum: int) -> tuple[list[str], list[str]]:
-    """(train, held_out): the held-out names are those with the smallest CRC-32, so the same file
-    is always split the same way (the bot splits a server's names by the same rule)."""
-    count = min(len(names) - 1, max(minimum, round(fraction * len(names))))
-    held = set(sorted(names, key=lambda n: (zlib.crc32(n.encode("utf-8")), n))[:count])
-    return [n for n in names if n not in held], sorted(held)
 
 
 def _with_progress(run: Callable[[Callable[[Progress], None], Callable[[], bool]], FitResult]) -> FitResult:

@@ -16,7 +16,9 @@ losses promote, and so does a base loss exactly ``tolerance`` worse.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
+from typing import Sequence
 
 SLACK = 1e-9  # nats per character
 
@@ -62,3 +64,17 @@ def decide_promotion(current: Losses, new: Losses, tolerance: float) -> Verdict:
 
 
 _SETS = {"base": "base names", "server": "server's held-out names"}
+
+
+def split_holdout(names: Sequence[str], fraction: float, minimum: int) -> tuple[list[str], list[str]]:
+    """(train, held_out): the server's names a fine-tune learns from, and those it is judged on.
+
+    The held-out names are those with the smallest CRC-32: a hash, not a random draw, so the
+    same names split the same way everywhere (the bot and ``python -m model finetune``) and a
+    name tends to stay on the same side from one fine-tune to the next, where a name an earlier
+    version trained on would otherwise flatter the current model. At least one name is left to
+    train on.
+    """
+    count = min(len(names) - 1, max(minimum, round(fraction * len(names))))
+    held = set(sorted(names, key=lambda n: (zlib.crc32(n.encode("utf-8")), n))[:count])
+    return [n for n in names if n not in held], sorted(held)

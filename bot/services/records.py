@@ -87,6 +87,7 @@ class GuildSettings:
     guild_id: int
     review_required: bool = False
     schedule_enabled: bool = True
+    strength: str = "normal"  # subtle, normal or strong: how visible its fine-tunes are
 
 
 @dataclass(frozen=True, slots=True)

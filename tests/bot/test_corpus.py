@@ -402,3 +402,13 @@ def test_score_words_follow_the_thresholds():
     assert describe_score(2.0) == "somewhat dinosaur-like"
     assert describe_score(3.0) == "not very dinosaur-like"
     assert describe_score(5.0) == describe_score(1e9) == "not dinosaur-like at all"
+
+
+async def test_settings_choose_the_fine_tune_strength(dino):
+    shown = fields(await reply_of(await dino.fake.slash("settings", user=ADMIN)))
+    assert shown["Strength (`strength`)"].startswith("**Normal**")
+    updated = await reply_of(await dino.fake.slash("settings", {"strength": "subtle"}, user=ADMIN))
+    assert updated["content"] == "Updated. Strength: normal → **subtle**."
+    assert fields(updated)["Strength (`strength`)"].startswith("**Subtle**")
+    assert (await dino.bot.store.settings.get(GUILD_A)).strength == "subtle"
+    assert (await dino.bot.store.settings.get(GUILD_B)).strength == "normal"

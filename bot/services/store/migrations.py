@@ -98,7 +98,13 @@ CREATE TABLE live_replies (
 );
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3]
+# v4: how strongly a server's fine-tunes pull its model toward its names (model/strength.py).
+_V4 = """
+ALTER TABLE guild_settings ADD COLUMN strength TEXT NOT NULL DEFAULT 'normal'
+    CHECK (strength IN ('subtle', 'normal', 'strong'));
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
