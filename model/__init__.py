@@ -19,7 +19,7 @@ from .recipes import (
     replay_samples,
     train_model,
 )
-from .sampling import Sample, sample_names, score_name
+from .sampling import Sample, sample_names, score_name, score_names
 from .strength import DEFAULT_STRENGTH, STRENGTHS, Strength, get_strength
 from .training import Progress, TrainConfig
 from .vocab import ALPHABET, MAX_NAME_LEN, MIN_NAME_LEN, normalize_name, normalize_prefix
@@ -30,7 +30,7 @@ __all__ = [
     "MIN_NAME_LEN", "ModelConfig", "ModelError", "NameModel", "Progress", "Sample", "TrainConfig",
     "corpus_dir", "evaluate", "fine_tune", "load_checkpoint", "normalize_name", "normalize_prefix",
     "read_names", "remove_stale_temp_files", "replay_samples", "sample_names", "save_checkpoint", "score_name",
-    "train_model", "train_path", "val_path",
+    "score_names", "train_model", "train_path", "val_path",
     "DEFAULT_STRENGTH", "STRENGTHS", "Strength", "get_strength", "Losses", "Verdict", "decide_promotion",
     "split_holdout",
 ]

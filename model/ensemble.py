@@ -145,6 +145,23 @@ class NameModel:
             count += int(m.sum())
         return total, count
 
+    def nll_per_name(self, names: Sequence[str], batch_size: int = 512) -> np.ndarray:
+        """Mean NLL per predicted character of each name, in the order given (float64).
+
+        The same figure as ``nll([name])`` gives one name at a time, batched: ranking a name
+        against a whole corpus scored by the same model takes one pass, not one per name.
+        """
+        corpus = EncodedCorpus(names)
+        out = np.empty(len(corpus), dtype=np.float64)
+        order = np.argsort(corpus.lengths, kind="stable")
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            x, y, m = (arr.T for arr in corpus._batch(rows))  # same package: the padded rows
+            picked = np.take_along_axis(self.sequence_probs(x), y[..., None], axis=-1)[..., 0]
+            nll = -np.log(np.maximum(picked, 1e-300)) * m
+            out[rows] = nll.sum(axis=0) / m.sum(axis=0)
+        return out
+
 
 def predictions(model: NameModel, ngram: NGramModel, names: Sequence[str]) -> tuple[np.ndarray, ...]:
     """At every predicted position of ``names``: the ensemble's and ``ngram``'s distributions
