@@ -3,7 +3,7 @@
 :class:`Store` opens one :class:`~bot.services.store.db.Database` and hands it to one part per
 table group, so each part is small and a caller says which it means: ``store.names.submit``,
 ``store.versions.record``, ``store.settings.update``, ``store.audit.recent``,
-``store.live_replies.remember``.
+``store.live_replies.remember``, ``store.keeps.keep``, ``store.serving.choose``.
 """
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ from bot.services.records import (
 )
 from bot.services.store.audit import AuditLog
 from bot.services.store.db import Database, Synchronous
+from bot.services.store.keeps import KeepStore
 from bot.services.store.live_replies import LiveReplies
+from bot.services.store.serving import ServingStore
 from bot.services.store.settings import SettingsStore
 from bot.services.store.submissions import DAY_SECONDS, SubmissionStore
 from bot.services.store.versions import VersionStore
@@ -42,6 +44,8 @@ class Store:
         self.settings = SettingsStore(db)
         self.audit = AuditLog(db)
         self.live_replies = LiveReplies(db)
+        self.keeps = KeepStore(db, self.names)
+        self.serving = ServingStore(db)
 
     @classmethod
     async def open(cls, path: str | Path, *, daily_limit: int | None = 20,

@@ -104,7 +104,32 @@ ALTER TABLE guild_settings ADD COLUMN strength TEXT NOT NULL DEFAULT 'normal'
     CHECK (strength IN ('subtle', 'normal', 'strong'));
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
+# v5: members keeping generated names (one row per member and name: several members keeping
+# the same name are votes, and the name itself is one submission), and a moderator's choice of
+# the version that serves a server (``/models use``). ``newest_then`` is the newest promoted
+# version when the choice was made: the choice holds until a newer version is promoted.
+_V5 = """
+CREATE TABLE keeps (
+    id         INTEGER PRIMARY KEY,
+    guild_id   INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    member_id  INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (guild_id, name, member_id),
+    FOREIGN KEY (guild_id, name) REFERENCES submissions (guild_id, name)
+);
+
+CREATE TABLE served_versions (
+    guild_id    INTEGER PRIMARY KEY,
+    version     INTEGER CHECK (version IS NULL OR version >= 1),
+    newest_then INTEGER,
+    chosen_by   INTEGER NOT NULL,
+    chosen_at   REAL NOT NULL,
+    FOREIGN KEY (guild_id, version) REFERENCES model_versions (guild_id, version)
+);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
