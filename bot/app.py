@@ -23,16 +23,20 @@ from discord.ext import commands
 
 from bot.config import Config
 from bot.services.generation import NameGenerator
+from bot.services.likeness import LikenessService
 from bot.services.registry import ModelRegistry
 from bot.services.store import Store
+from bot.services.suggestions import Suggestions
 from bot.services.training.service import TrainingService
 from bot.startup import open_store, read_corpus, start_registry
+from bot.ui.checks import MemberRate
 from bot.ui.command_sync import sync_commands
 from bot.ui.replies import report_error
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.generate", "bot.cogs.corpus", "bot.cogs.review", "bot.cogs.retrain")
+COGS = ("bot.cogs.generate", "bot.cogs.corpus", "bot.cogs.review", "bot.cogs.retrain", "bot.cogs.keep",
+        "bot.cogs.meaning", "bot.cogs.models", "bot.cogs.help")
 
 
 def bot_version() -> str:
@@ -49,6 +53,8 @@ class DinoBot(commands.Bot):
     registry: ModelRegistry
     trainer: TrainingService
     generator: NameGenerator
+    likeness: LikenessService
+    suggestions: Suggestions
 
     def __init__(self, config: Config, *, force_sync: bool = False, **kwargs) -> None:
         """``force_sync``: sync the slash commands even if they look unchanged (``--sync``)."""
@@ -66,6 +72,7 @@ class DinoBot(commands.Bot):
         self.tree.on_error = report_error  # one handler for every slash command
         self._services_opened = False
         self.last_interaction = 0.0  # time.monotonic() of the newest interaction: training yields to it
+        self.submit_rate = MemberRate(*config.submit_rate)  # /submit and ⭐ Keep share it
 
     async def open_services(self) -> None:
         """Open every local resource, each failure a one-line :class:`~bot.errors.StartupError`.
@@ -89,6 +96,8 @@ class DinoBot(commands.Bot):
         self.generator = NameGenerator(self.store, self.registry, self.known_names,
                                        activity=lambda: self.last_interaction)
         self.generator.prime(self.registry.base.model)
+        self.likeness = LikenessService(self.registry)
+        self.suggestions = Suggestions(self.generator, self.registry)
 
     async def setup_hook(self) -> None:
         await self.open_services()

@@ -13,7 +13,7 @@ from bot.errors import EXIT_CONFIG, StartupError
 from tests.support.fake_discord import FakeDiscord
 from tests.support.harness import GUILD_A, MEMBER, OWNER, Harness, _TestDinoBot, make_guild
 
-EXPECTED = {"dinoname", "dinoinfo", "submit", "names", "review", "settings", "retrain"}
+EXPECTED = {"dinoname", "dinoinfo", "submit", "names", "review", "settings", "retrain", "models", "help"}
 
 
 async def test_syncs_globally_once_then_only_when_commands_change(fake, bot_config):
