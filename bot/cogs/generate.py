@@ -17,12 +17,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import bot_version
-from bot.cogs.keep import keep_item
-from bot.cogs.meaning import meaning_item
+from bot.cogs.keep import keep_component
+from bot.cogs.meaning import meaning_component
 from bot.services import charts
 from bot.services.generation import MAX_COUNT, TEMPERATURE_RANGE, Generated
 from bot.services.records import ModelVersion, VersionStatus
 from bot.ui.checks import generate_cooldown
+from bot.ui.components import JSON, Prebuilt, prototype
 from bot.ui.look import CHOICE_NAME, CHOICES, DINO_GREEN, EMBED_DESCRIPTION, fit, model_label, when
 from bot.ui.replies import report_error
 
@@ -56,14 +57,17 @@ def names_embed(result: Generated, known_configured: bool) -> discord.Embed:
 MORE_TEMPLATE = r"dino:more:(?P<prefix>[a-z]{0,31}):(?P<count>\d{1,2}):(?P<temp>\d{1,3})(?P<private>:p)?"
 
 
+def more_id(prefix: str, count: int, temperature: float, private: bool) -> str:
+    return f"dino:more:{prefix}:{count}:{round(temperature * 100)}" + (":p" if private else "")
+
+
 class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=MORE_TEMPLATE):
     """Re-rolls with the same options. Its state lives in the custom id, so it survives restarts."""
 
     def __init__(self, prefix: str, count: int, temperature: float, private: bool = False) -> None:
         self.prefix, self.count, self.temperature, self.private = prefix, count, temperature, private
-        custom_id = f"dino:more:{prefix}:{count}:{round(temperature * 100)}" + (":p" if private else "")
         super().__init__(discord.ui.Button(label="More", emoji="🔁", style=discord.ButtonStyle.secondary,
-                                           custom_id=custom_id))
+                                           custom_id=more_id(prefix, count, temperature, private)))
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
@@ -78,19 +82,27 @@ class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=MORE_TEMPLA
             await report_error(interaction, error)
 
 
-def reply_view(result: Generated, count: int, temperature: float, *, private: bool,
-               in_server: bool) -> discord.ui.View:
+_MORE = prototype(MoreButton("", 1, 1.0))
+
+
+def more_component(prefix: str, count: int, temperature: float, private: bool) -> JSON:
+    """What :class:`MoreButton` renders to, as JSON."""
+    return {**_MORE, "custom_id": more_id(prefix, count, temperature, private)}
+
+
+def reply_components(result: Generated, count: int, temperature: float, *, private: bool,
+                     in_server: bool) -> Prebuilt:
     """⭐ Keep (in servers, for whole names that are not real dinosaurs), 📖 Meaning, 🔁 More.
 
     One name gets buttons on one row; several get a menu each (a row apiece) above More.
     """
-    view = discord.ui.View(timeout=None)
-    keepable = [n.name for n in result.names if in_server and n.complete and not n.known]
-    for item in (keep_item(keepable), meaning_item([n.name for n in result.names])):
-        if item is not None:
-            view.add_item(item)
-    view.add_item(MoreButton(result.prefix, count, temperature, private))
-    return view
+    keep = keep_component([n.name for n in result.names if in_server and n.complete and not n.known])
+    meaning = meaning_component([n.name for n in result.names])
+    more = more_component(result.prefix, count, temperature, private)
+    controls = [c for c in (keep, meaning) if c is not None]
+    if len(result.names) > 1:
+        return Prebuilt([[c] for c in controls] + [[more]])
+    return Prebuilt([controls + [more]])
 
 
 def history_points(versions: list[ModelVersion], served: int | None) -> list[charts.VersionPoint]:
@@ -105,9 +117,10 @@ class Generate(commands.Cog):
     async def send_names(self, interaction: discord.Interaction, prefix: str, count: int,
                          temperature: float, private: bool = False) -> None:
         result = await self.bot.generator.generate(interaction.guild_id, prefix, count, temperature)
-        view = reply_view(result, count, temperature, private=private, in_server=interaction.guild_id is not None)
-        await interaction.response.send_message(embed=names_embed(result, bool(self.bot.known_names)), view=view,
-                                                ephemeral=private)
+        components = reply_components(result, count, temperature, private=private,
+                                      in_server=interaction.guild_id is not None)
+        await interaction.response.send_message(embed=names_embed(result, bool(self.bot.known_names)),
+                                                view=components, ephemeral=private)  # type: ignore[arg-type]
 
     @app_commands.command(name="dinoname", description="Invent new dinosaur names")
     @app_commands.describe(prefix="Letters the names start with, e.g. tyr (suggestions appear as you type)",

@@ -19,6 +19,7 @@ import discord
 from discord import app_commands
 
 from bot.services.records import Kept, Status
+from bot.ui.components import JSON, prototype
 from bot.ui.look import CHOICES, describe_likeness, fit, when
 from bot.ui.replies import report_error, send_ephemeral
 
@@ -104,11 +105,18 @@ class KeepMenu(discord.ui.DynamicItem[discord.ui.Select], template=KEEP_MENU_ID)
             await report_error(interaction, error)
 
 
-def keep_item(names: list[str]) -> discord.ui.Item | None:
-    """The keep control for a reply's keepable names: a button for one, a menu for several."""
+_BUTTON = prototype(KeepButton("prototype"))
+_MENU = {**prototype(KeepMenu(["prototype"])), "options": []}
+
+
+def keep_component(names: list[str]) -> JSON | None:
+    """The keep control for a reply's keepable names, as JSON: a button for one, a menu for
+    several (what :class:`KeepButton` and :class:`KeepMenu` render to)."""
     if not names:
         return None
-    return KeepButton(names[0]) if len(names) == 1 else KeepMenu(names)
+    if len(names) == 1:
+        return {**_BUTTON, "custom_id": f"dino:keep:{names[0]}"}
+    return {**_MENU, "options": [{"label": name.capitalize(), "value": name} for name in names[:CHOICES]]}
 
 
 async def setup(bot: DinoBot) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.services.meaning import Explanation, default_roots, explain
+from bot.ui.components import JSON, prototype
 from bot.ui.look import CHOICES, DINO_GREEN, EMBED_DESCRIPTION, EMBED_TITLE, fit
 from bot.ui.replies import report_error
 
@@ -46,7 +47,7 @@ def meaning_embed(explanation: Explanation) -> discord.Embed:
         description += "\n\nNo part of it matches a root in DinoBot's table: a truly new coinage!"
     embed = discord.Embed(title=fit(f"📖 {name}", EMBED_TITLE), description=fit(description, EMBED_DESCRIPTION),
                           colour=DINO_GREEN)
-    embed.set_footer(text=f"Read from {len(default_roots())} Greek and Latin roots · "
+    embed.set_footer(text=f"Read from a table of {len(default_roots())} roots, mostly Greek and Latin · "
                           f"{explanation.explained_letters} of {len(explanation.name)} letters explained")
     return embed
 
@@ -96,11 +97,18 @@ class MeaningMenu(discord.ui.DynamicItem[discord.ui.Select], template=MEANING_ME
             await report_error(interaction, error)
 
 
-def meaning_item(names: list[str]) -> discord.ui.Item | None:
-    """The meaning control for a reply's names: a button for one, a menu for several."""
+_BUTTON = prototype(MeaningButton("prototype"))
+_MENU = {**prototype(MeaningMenu(["prototype"])), "options": []}
+
+
+def meaning_component(names: list[str]) -> JSON | None:
+    """The meaning control for a reply's names, as JSON: a button for one, a menu for several
+    (what :class:`MeaningButton` and :class:`MeaningMenu` render to)."""
     if not names:
         return None
-    return MeaningButton(names[0]) if len(names) == 1 else MeaningMenu(names)
+    if len(names) == 1:
+        return {**_BUTTON, "custom_id": f"dino:meaning:{names[0]}"}
+    return {**_MENU, "options": [{"label": name.capitalize(), "value": name} for name in names[:CHOICES]]}
 
 
 async def setup(bot: DinoBot) -> None:

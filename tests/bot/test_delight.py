@@ -122,3 +122,34 @@ async def test_ten_names_with_every_control_fit_discords_limits(dino):
     reply = (await handle.response())["data"]
     assert len(reply["components"]) == 3  # keep menu, meaning menu, More
     dino.fake.assert_clean()  # the fake refuses anything over Discord's limits
+
+
+async def test_prebuilt_controls_are_what_the_item_classes_render():
+    """Replies send JSON built from prototypes; it must match discord.py's rendering of the
+    dynamic items that answer the clicks (options aside, which carry only label and value)."""
+    import discord
+
+    from bot.cogs.generate import MoreButton, reply_components
+    from bot.cogs.keep import KeepButton, KeepMenu
+    from bot.cogs.meaning import MeaningButton, MeaningMenu
+    from bot.services.generation import Generated, Invented
+
+    def strip(component: dict) -> dict:
+        return {k: v for k, v in component.items() if k != "options"}
+
+    def rows(*items) -> list[dict]:
+        view = discord.ui.View(timeout=None)
+        for item in items:
+            view.add_item(item)
+        return view.to_components()
+
+    one = Generated([Invented("tyrannotitan", False, True)], None, "tyr", 1)
+    assert reply_components(one, 1, 0.8, private=True, in_server=True).to_components() == rows(
+        KeepButton("tyrannotitan"), MeaningButton("tyrannotitan"), MoreButton("tyr", 1, 0.8, True))
+    names = ["quillodon", "brontofex", "velvetops"]
+    several = Generated([Invented(n, False, True) for n in names], None, "", 3)
+    built = reply_components(several, 3, 1.0, private=False, in_server=True).to_components()
+    expected = rows(KeepMenu(names), MeaningMenu(names), MoreButton("", 3, 1.0))
+    assert [[strip(c) for c in r["components"]] for r in built] == [
+        [strip(c) for c in r["components"]] for r in expected]
+    assert [o["value"] for o in built[0]["components"][0]["options"]] == names
