@@ -97,6 +97,7 @@ class DinoBot(commands.Bot):
                                        activity=lambda: self.last_interaction)
         self.generator.prime(self.registry.base.model)
         self.likeness = LikenessService(self.registry)
+        self.likeness.prime(self.registry.base)
         self.suggestions = Suggestions(self.generator, self.registry)
 
     async def setup_hook(self) -> None:
@@ -131,9 +132,11 @@ class DinoBot(commands.Bot):
         stopping the next: the database must be closed whatever happened before, or its thread
         keeps the process alive.
         """
-        trainer, generator, store = (getattr(self, name, None) for name in ("trainer", "generator", "store"))
+        trainer, generator, likeness, store = (getattr(self, name, None)
+                                               for name in ("trainer", "generator", "likeness", "store"))
         steps = [("training", trainer and trainer.close), ("cogs", self._unload_cogs),
-                 ("generation", generator and generator.close), ("database", store and store.close)]
+                 ("generation", generator and generator.close), ("percentiles", likeness and likeness.close),
+                 ("database", store and store.close)]
         for what, step in steps:
             if step is None:
                 continue

@@ -38,7 +38,9 @@ async def test_models_lists_versions_and_marks_the_served_one(dino):
     assert lines[1].endswith("· 20 names · val 1.520 · ↩️ discarded")
     assert lines[3].startswith("**v0** · the shipped base model") and "served" not in lines[3]
     empty = (await models(dino, guild=GUILD_B))["embeds"][0]["description"]
-    assert empty.startswith("No fine-tunes yet") and "**v0** · the shipped base model · val 1.510 ◀ **served**" in empty
+    base_loss = dino.bot.registry.base.val_loss
+    assert empty.startswith("No fine-tunes yet")
+    assert f"**v0** · the shipped base model · val {base_loss:.3f} ◀ **served**" in empty
     dino.fake.assert_clean()
 
 

@@ -100,7 +100,7 @@ def test_score_names_matches_score_name_one_at_a_time(base):
     """The batched pass gives each name its own mean NLL, in the order given (lengths mixed)."""
     names = ["Tyrannosaurus", "qxzvk", "abc", "velociraptor", "brachiosaurus", "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"]
     batched = score_names(base, names)
-    assert batched == pytest.approx([score_name(base, name) for name in names], rel=1e-9)
+    assert batched == pytest.approx([score_name(base, name) for name in names], rel=1e-5)  # float32 path
     assert score_names(base, []) == []
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from bot.services import charts
+from bot.services import likeness as likeness_module
 from bot.services.generation import NameGenerator
 from bot.services.likeness import LikenessService, percentile_of
 from bot.services.registry import ModelRegistry
@@ -52,12 +53,22 @@ async def test_likeness_ranks_against_the_shipped_corpus_under_the_servers_model
     corpus = sorted(score_names(model, list(dict.fromkeys(read_names(train_path()) + read_names(val_path())))))
     result = await likeness.rank(5, "Glimmerosaurus")
     assert result.name == "glimmerosaurus" and result.corpus_size == len(corpus) > 1300
-    assert result.nats == pytest.approx(score_name(model, "glimmerosaurus"))
+    assert result.nats == pytest.approx(score_name(model, "glimmerosaurus"), rel=1e-5)
     assert result.percentile == percentile_of(result.nats, corpus)
     assert (await likeness.rank(5, "qxzqvkjw")).percentile == 0
     first, second = await asyncio.gather(likeness.rank(None, "velociraptor"), likeness.rank(6, "velociraptor"))
     assert first == second  # both served by the base model: one corpus scoring, shared
-    assert len(likeness._ranks) == 1
+    key = (likeness_module._identity(registry.base), (train_path(), val_path()))
+    assert likeness_module._RANKS[key] == corpus
+
+
+async def test_the_corpus_can_be_another_names_file(services, tmp_path) -> None:
+    _, registry, _ = services
+    names = tmp_path / "names.txt"
+    names.write_text("alphasaurus\nbetasaurus\ngammasaurus\ndeltasaurus\n")
+    likeness = LikenessService(registry, corpus=[names])
+    ranked = await likeness.rank(None, "alphasaurus")
+    assert ranked.corpus_size == 4 and ranked.percentile in (0, 25, 50, 75)
 
 
 # ---------------------------------------------------------------------- suggestions
