@@ -77,9 +77,9 @@ class NotKeepable(DinoBotError):
 class VersionNotServable(DinoBotError):
     """A model version that exists but cannot serve: discarded, or its checkpoint is unusable."""
 
-    def __init__(self, version: int, why: str) -> None:
+    def __init__(self, version: int, why: str, detail: str = "") -> None:
         self.version = version
-        super().__init__(f"Version {version} cannot serve this server: {why}.")
+        super().__init__(f"Version {version} cannot serve this server: {why}." + (f" {detail}" if detail else ""))
 
 
 class StorageError(DinoBotError):

@@ -164,8 +164,7 @@ class ModelRegistry:
             if not found:
                 raise NotFound(f"Model version {version}")
             if found[0].status is not VersionStatus.PROMOTED:
-                why = found[0].reason.removeprefix("discarded: ") or "no reason recorded"
-                raise VersionNotServable(version, f"it was discarded ({why})")
+                raise VersionNotServable(version, "it was discarded when it was made", _sentence(found[0].reason))
             loaded = await self._load(guild_id, found[0])
             if loaded is None:
                 raise VersionNotServable(version, "its checkpoint file is missing or damaged (see the log)")
@@ -245,3 +244,12 @@ class ModelRegistry:
     def _forget_loading(self, guild_id: int, future: asyncio.Future) -> None:
         if self._loading.get(guild_id) is future:
             del self._loading[guild_id]
+
+
+def _sentence(reason: str) -> str:
+    """A recorded verdict as a sentence (older rows read "discarded: validation loss got worse …")."""
+    reason = reason.removeprefix("discarded: ").strip()
+    if not reason:
+        return ""
+    reason = reason[0].upper() + reason[1:]
+    return reason if reason.endswith((".", "!", "?")) else reason + "."

@@ -11,6 +11,7 @@ import pytest
 
 from bot.services.generation import Generated, Invented
 from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, OTHER_MEMBER, Harness, make_config
+from tests.support.wording import assert_sentence
 
 EPHEMERAL = 64
 KEEP_MENU = "dino:keep-menu"
@@ -41,7 +42,10 @@ async def keep(dino, message, user=MEMBER, name: str | None = None) -> str:
         handle = await dino.fake.click(message, label="Keep", user=user)
     else:
         handle = await dino.fake.click(message, KEEP_MENU, values=[name], user=user)
-    return await private_text(handle)
+    text = await private_text(handle)
+    for line in text.split("\n"):  # sentences, no jargon (nats), no traceback
+        assert_sentence(line)
+    return text
 
 
 async def test_one_click_keeps_the_name_for_the_clicker_privately(dino):

@@ -8,6 +8,7 @@ import pytest
 from tests.bot.test_retrain import add_names, fields, is_summary
 from tests.services.test_registry import add_version
 from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER
+from tests.support.wording import assert_sentence
 
 EPHEMERAL = 64
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -63,13 +64,15 @@ async def test_models_use_rolls_back_audited_and_survives_a_restart(dino):
 
 
 @pytest.mark.parametrize("use, fragment", [
-    (2, "Version 2 cannot serve this server: it was discarded (test)."),
+    (2, "Version 2 cannot serve this server: it was discarded when it was made. Test."),
     (7, "Model version 7 was not found in this server."),
 ])
 async def test_a_rollback_to_a_discarded_or_missing_version_is_refused(dino, use, fragment):
     await versions(dino, "promoted", "discarded", "promoted")
     await dino.restart()
-    assert (await models(dino, use=use))["content"] == fragment
+    text = (await models(dino, use=use))["content"]
+    assert text == fragment
+    assert_sentence(text)
     assert await served_label(dino) == "This server's model v3"
     assert [e for e in await dino.bot.store.audit.recent(GUILD_A) if e.action == "model.use"] == []
     dino.fake.assert_clean()
