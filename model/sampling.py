@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Collection
+from typing import Container, Sequence
 
 import numpy as np
 
@@ -30,7 +30,7 @@ class Sample:
 
 def sample_names(model: NameModel, n: int, *, prefix: str | None = "", temperature: float = 1.0,
                  top_k: int | None = None, max_len: int = MAX_NAME_LEN, min_len: int = MIN_NAME_LEN,
-                 avoid: Collection[str] = (), rng: np.random.Generator | int | None = None,
+                 avoid: Container[str] = frozenset(), rng: np.random.Generator | int | None = None,
                  max_rounds: int = 8) -> list[Sample]:
     """Up to ``n`` distinct names that start with ``prefix`` and are not in ``avoid``.
 
@@ -39,26 +39,67 @@ def sample_names(model: NameModel, n: int, *, prefix: str | None = "", temperatu
     whole names. Fewer than ``n`` come back only if ``max_rounds`` batches could not find
     enough new names (a tiny prefix space, a very low temperature): callers should say so.
     ``rng`` may be a Generator, a seed, or None for fresh entropy.
+
+    ``avoid`` is only ever asked ``name in avoid``, never copied or iterated, so a set of
+    100 000 names costs nothing per call, and a live view that grows meanwhile is fine.
+    """
+    return sample_many(model, [(n, avoid)], prefix=prefix, temperature=temperature, top_k=top_k,
+                       max_len=max_len, min_len=min_len, rng=rng, max_rounds=max_rounds)[0]
+
+
+def sample_many(model: NameModel, wants: Sequence[tuple[int, Container[str]]], *, prefix: str | None = "",
+                temperature: float = 1.0, top_k: int | None = None, max_len: int = MAX_NAME_LEN,
+                min_len: int = MIN_NAME_LEN, rng: np.random.Generator | int | None = None,
+                max_rounds: int = 8) -> list[list[Sample]]:
+    """:func:`sample_names` for several independent requests ``(n, avoid)`` at once.
+
+    All rows advance together in one batch per round, but every request gets rows of its own
+    and filters them by its own ``avoid`` only. So each request's names come from exactly the
+    distribution they would come from alone: what one request avoids never changes what
+    another gets. Names are distinct within a request, not across requests. A request still
+    short after a round gets more rows in the next, up to ``max_rounds``.
     """
     prefix = normalize_prefix(prefix)
-    _check_options(n, temperature, top_k, max_len, min_len, prefix)
+    for n, _ in wants:
+        _check_options(n, temperature, top_k, max_len, min_len, prefix)
     rng = np.random.default_rng(rng)  # a Generator is used as is; an int seeds a new one
-    seen = set(avoid)
-    found: list[Sample] = []
+    found: list[list[Sample]] = [[] for _ in wants]
+    taken: list[set[str]] = [set() for _ in wants]
     for round_ in range(max_rounds):
-        need = n - len(found)
-        if need <= 0:
+        short = [(i, n - len(found[i]), avoid) for i, (n, avoid) in enumerate(wants) if len(found[i]) < n]
+        if not short:
             break
-        # A few spare rows cover duplicates within the batch (cheaper than a second round);
-        # many more once names have started colliding with the avoid-set.
-        batch = need + need // 16 + 2 if round_ == 0 and not seen else min(MAX_SAMPLES, need * 2 + 8)
-        for sample in _draw(model, batch, prefix, temperature, top_k, max_len, min_len, rng):
-            if sample.name not in seen:
-                seen.add(sample.name)
-                found.append(sample)
-                if len(found) == n:
-                    break
+        rows = [_rows(need, round_, bool(avoid)) for _, need, avoid in short]
+        drawn = _draw_rows(model, sum(rows), prefix, temperature, top_k, max_len, min_len, rng)
+        start = 0
+        for (i, _, avoid), count in zip(short, rows, strict=True):
+            mine, names = found[i], taken[i]
+            for sample in drawn[start : start + count]:
+                if sample.name not in names and sample.name not in avoid:
+                    names.add(sample.name)
+                    mine.append(sample)
+                    if len(names) == wants[i][0]:
+                        break
+            start += count
     return found
+
+
+def _rows(need: int, round_: int, avoiding: bool) -> int:
+    """Rows to draw for ``need`` more names: a few spare ones for duplicates in the first
+    round (a few more if some names are avoided), many more once names keep colliding."""
+    if round_ == 0:
+        return need + need // (4 if avoiding else 16) + 2
+    return min(MAX_SAMPLES, need * 2 + 8)
+
+
+def _draw_rows(model: NameModel, rows: int, prefix: str, temperature: float, top_k: int | None,
+               max_len: int, min_len: int, rng: np.random.Generator) -> list[Sample]:
+    """``rows`` independent draws, in batches of at most MAX_SAMPLES rows."""
+    drawn: list[Sample] = []
+    while len(drawn) < rows:
+        drawn += _draw(model, min(MAX_SAMPLES, rows - len(drawn)), prefix, temperature, top_k, max_len,
+                       min_len, rng)
+    return drawn
 
 
 def _check_options(n: int, temperature: float, top_k: int | None, max_len: int, min_len: int,

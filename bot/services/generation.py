@@ -7,8 +7,9 @@ configured.
 Requests are batched: while one batch is being sampled (in a dedicated thread, so the event
 loop keeps answering), new requests queue up, and the next batch samples every queued request
 that shares a model, prefix and temperature in one call — the model advances all their names
-together. An idle generator starts a request at once, so batching never adds latency; under a
-burst of 200 requests it turns 200 sampling calls into a handful.
+together, while each request keeps its own rows and its own server's exclusions (so one server
+never changes what another sees). An idle generator starts a request at once, so batching
+never adds latency; under a burst of 200 requests it turns 200 sampling calls into a handful.
 
 The plain request (no prefix, temperature 1) is by far the most common, so for it the generator
 keeps a reservoir of names drawn ahead of time, per model, refilled in the sampling thread when
@@ -24,13 +25,13 @@ import time
 from collections import OrderedDict, defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import AbstractSet, Callable
 
 from bot.errors import DinoBotError
 from bot.services.records import ModelInfo
 from bot.services.registry import ModelRegistry, ServedModel
 from bot.services.store import Store
-from model import NameModel, Sample, normalize_prefix, sample_names, score_name
+from model import NameModel, Sample, normalize_prefix, sample_many, sample_names, score_name
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class _Request:
     prefix: str
     temperature: float
     count: int
-    avoid: frozenset[str]
+    avoid: AbstractSet[str]  # the server's live, shared name set: only ever asked `in`
     future: asyncio.Future = field(repr=False)
 
     @property
@@ -153,7 +154,7 @@ class NameGenerator:
         self._pools.move_to_end(key)
         return self._pools[key][1]
 
-    def _from_pool(self, model: NameModel, count: int, avoid: frozenset[str]) -> list[Sample] | None:
+    def _from_pool(self, model: NameModel, count: int, avoid: AbstractSet[str]) -> list[Sample] | None:
         """``count`` pre-drawn names not in ``avoid``, or None if the pool is short."""
         names = self._pool(model)
         taken: list[Sample] = []
@@ -247,18 +248,11 @@ def _draw_plain(model: NameModel, pooled: set[str]) -> list[Sample]:
 
 
 def _sample_group(group: list[_Request]) -> list[list[Sample]]:
-    """One sampling call for the whole group (sampling thread), dealt out in request order.
+    """One batched sampling call for the whole group (sampling thread), in request order.
 
-    The avoid-set is the union of the requests' sets: a name one server already has is also
-    skipped for another server sharing the model, which only costs a re-draw.
+    Every request filters its own rows by its own server's names only (``model.sample_many``),
+    so what one server already has never changes what another sees, even inside a batch.
     """
     first = group[0]
-    avoid = first.avoid.union(*(r.avoid for r in group[1:])) if len(group) > 1 else first.avoid
-    total = sum(r.count for r in group)
-    samples = sample_names(first.served.model, total, prefix=first.prefix, temperature=first.temperature,
-                           avoid=avoid)
-    out, start = [], 0
-    for request in group:
-        out.append(samples[start : start + request.count])
-        start += request.count
-    return out
+    return sample_many(first.served.model, [(r.count, r.avoid) for r in group], prefix=first.prefix,
+                       temperature=first.temperature)

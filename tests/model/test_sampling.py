@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from model import BASE_CHECKPOINT, InvalidName, load_checkpoint, read_names, sample_names, score_name, train_path
+from model import (
+    BASE_CHECKPOINT,
+    InvalidName,
+    load_checkpoint,
+    read_names,
+    sample_many,
+    sample_names,
+    score_name,
+    train_path,
+)
 from model.vocab import encode
 from tests.support.model_helpers import tiny_model
 
@@ -27,6 +36,45 @@ def test_avoid_set_is_honoured(base):
     train = set(read_names(train_path()))
     samples = sample_names(base, 200, avoid=train, rng=np.random.default_rng(1))
     assert len(samples) == 200 and not {s.name for s in samples} & train
+
+
+class MembershipOnly:
+    """An avoid-set that can only answer ``in``: copying or iterating it would fail."""
+
+    def __init__(self, names: set[str]) -> None:
+        self._names, self.asked = names, 0
+
+    def __contains__(self, name: object) -> bool:
+        self.asked += 1
+        return name in self._names
+
+    def __iter__(self):
+        raise AssertionError("the avoid-set was iterated (copied) instead of asked")
+
+
+def test_the_avoid_set_is_asked_never_copied(base):
+    """A server's 100 000 names must not be copied per request: only `in` is allowed."""
+    train = set(read_names(train_path()))
+    avoid = MembershipOnly(train)
+    samples = sample_names(base, 50, avoid=avoid, rng=np.random.default_rng(1))
+    assert len(samples) == 50 and not {s.name for s in samples} & train
+    assert avoid.asked >= 50
+
+
+def test_sample_many_filters_each_request_by_its_own_avoid_set_only(base):
+    """What one request avoids never changes another's names: same seed, same names for B."""
+    options = {"prefix": "tyrannosauru", "temperature": 0.3}
+    for seed in range(5):
+        alone = sample_many(base, [(1, set()), (1, set())], rng=seed, **options)
+        avoided = sample_many(base, [(1, {"tyrannosaurus"}), (1, set())], rng=seed, **options)
+        assert avoided[1] == alone[1] and avoided[1][0].name == "tyrannosaurus"
+        assert "tyrannosaurus" not in {s.name for s in avoided[0]}  # usually nothing else, that cold
+
+
+def test_sample_many_gives_distinct_names_per_request_and_each_its_count(base):
+    results = sample_many(base, [(5, set()), (3, {"a"}), (10, set())], prefix="ra", rng=3)
+    assert [len(r) for r in results] == [5, 3, 10]
+    assert all(len({s.name for s in r}) == len(r) and all(s.name.startswith("ra") for s in r) for r in results)
 
 
 def test_an_exhausted_space_returns_fewer_names_rather_than_repeats():

@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 
+from bot.services import generation
 from bot.services.generation import POOL_REFILL, NameGenerator
 from bot.services.registry import ModelRegistry
 from bot.services.store import Store
@@ -56,6 +57,32 @@ async def test_names_a_server_has_are_never_generated_there(services):
     assert not {n.name for n in again.names} & {n.name for n in first.names}
     other = await generator.generate(8, "zu", 10, 0.3)  # another server may get them
     assert other.names
+
+
+async def test_one_servers_names_never_change_another_servers_answers_in_a_shared_batch(services, monkeypatch):
+    """Issue 8: B got "Tyrannosaurus" 5 of 5 times before A submitted it and 0 of 5 after,
+    because a batch merged every request's avoid-set."""
+    store, _, generator = services
+    groups: list[int] = []
+    real = generation._sample_group
+    monkeypatch.setattr(generation, "_sample_group", lambda group: groups.append(len(group)) or real(group))
+
+    async def b_answers() -> list[str]:
+        await generator.generate(1, "", 1), await generator.generate(2, "", 1)  # both servers cached
+        answers = []
+        for _ in range(5):
+            _, b = await asyncio.gather(generator.generate(1, "tyrannosauru", 1, 0.3),
+                                        generator.generate(2, "tyrannosauru", 1, 0.3))
+            answers.append(b.names[0].name)
+        return answers
+
+    assert await b_answers() == ["tyrannosaurus"] * 5
+    await store.names.submit(1, 42, "tyrannosaurus")
+    groups.clear()
+    assert await b_answers() == ["tyrannosaurus"] * 5
+    assert groups == [2] * 5  # each time, A's and B's requests shared one batch
+    a = await generator.generate(1, "tyrannosauru", 1, 0.3)
+    assert "tyrannosaurus" not in {n.name for n in a.names}  # A never gets its own name back
 
 
 async def test_known_dinosaurs_are_labelled(services):

@@ -567,6 +567,20 @@ async def test_submitted_names_covers_every_status_of_one_guild_only(tmp_path):
         await store.close()
 
 
+async def test_submitted_names_are_one_shared_live_read_only_view(tmp_path):
+    """/dinoname reads a server's names per request: a copy of 100 000 names each time was the
+    slowdown (issue 8, item 10), so every caller shares one view that follows new submissions."""
+    store = await Store.open(tmp_path / "s.sqlite3")
+    try:
+        await store.names.submit(1, 10, "Raptorix")
+        view = await store.names.submitted(1)
+        await store.names.submit(1, 11, "zorgodon")
+        assert "zorgodon" in view and len(view) == 2  # live: no snapshot was taken
+        assert not hasattr(view, "add") and not hasattr(view, "discard")  # and read-only
+    finally:
+        await store.close()
+
+
 async def test_submitted_names_stays_current_after_it_is_cached(tmp_path):
     store = await Store.open(tmp_path / "s.sqlite3")
     try:
