@@ -1,4 +1,13 @@
-"""``/dinoname`` (with a persistent "🔁 More" button) and ``/dinoinfo``."""
+"""``/dinoname`` (with a persistent "🔁 More" button) and ``/dinoinfo``.
+
+Every way of generating names spends the member's one generation budget
+(``DINOBOT_GENERATE_PER_30S``): ``/dinoname`` and each "🔁 More" press alike.
+
+"🔁 More" never adds a message to the channel: pressed by the member who asked, it replaces the
+names in that message; pressed by anyone else, it answers them privately (with a More button of
+their own, which then edits that private answer). A busy channel so sees one message per
+``/dinoname``, however often its button is pressed.
+"""
 from __future__ import annotations
 
 import re
@@ -11,7 +20,7 @@ from discord.ext import commands
 
 from bot.app import bot_version
 from bot.services.generation import MAX_COUNT, TEMPERATURE_RANGE, Generated
-from bot.ui.checks import generate_cooldown
+from bot.ui.checks import MemberBudget
 from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, fit, model_label, when
 from bot.ui.replies import report_error
 
@@ -58,7 +67,7 @@ class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=MORE_TEMPLA
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
             cog: Generate = interaction.client.get_cog(Generate.__cog_name__)  # type: ignore[assignment]
-            await cog.send_names(interaction, self.prefix, self.count, self.temperature)
+            await cog.more(interaction, self.prefix, self.count, self.temperature)
         except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
             await report_error(interaction, error)
 
@@ -89,27 +98,47 @@ class MoreViews:
         return view
 
 
+def asked_by(message: discord.Message | None) -> int | None:
+    """Who ran the command (or pressed the button) that created ``message``, if Discord says."""
+    metadata = message.interaction_metadata if message is not None else None
+    return metadata.user.id if metadata is not None else None
+
+
 class Generate(commands.Cog):
     def __init__(self, bot: DinoBot) -> None:
         self.bot = bot
         self.more_views = MoreViews()
+        self.budget = MemberBudget(*bot.config.generate_rate)  # /dinoname and More share it
 
-    async def send_names(self, interaction: discord.Interaction, prefix: str, count: int,
-                         temperature: float) -> None:
+    async def _names(self, interaction: discord.Interaction, prefix: str, count: int,
+                     temperature: float) -> tuple[discord.Embed, discord.ui.View]:
+        """Spend the member's budget, then invent: the one way any command or button gets names."""
+        self.budget.spend(interaction.user.id)
         result = await self.bot.generator.generate(interaction.guild_id, prefix, count, temperature)
-        view = self.more_views.get(result.prefix, count, temperature)
-        await interaction.response.send_message(embed=names_embed(result, bool(self.bot.known_names)), view=view)
+        embed = names_embed(result, bool(self.bot.known_names))
+        return embed, self.more_views.get(result.prefix, count, temperature)
+
+    async def more(self, interaction: discord.Interaction, prefix: str, count: int, temperature: float) -> None:
+        """"🔁 More": new names in place for the member who asked, privately for anyone else."""
+        embed, view = await self._names(interaction, prefix, count, temperature)
+        if asked_by(interaction.message) == interaction.user.id:
+            await interaction.response.edit_message(embed=embed, view=view)
+            return
+        # A view of its own: discord.py gives a timeout-less view on an ephemeral reply a
+        # 15-minute timeout, which must not leak into the shared views of public replies.
+        private = discord.ui.View(timeout=None).add_item(MoreButton(prefix, count, temperature))
+        await interaction.response.send_message(embed=embed, view=private, ephemeral=True)
 
     @app_commands.command(name="dinoname", description="Invent new dinosaur names")
     @app_commands.describe(prefix="Letters the names start with, e.g. tyr",
                            count=f"How many names (1–{MAX_COUNT})",
                            temperature="Below 1: safer names; above 1: wilder ones (default 1)")
-    @generate_cooldown()
     async def dinoname(self, interaction: discord.Interaction, prefix: app_commands.Range[str, 0, 31] = "",
                        count: app_commands.Range[int, 1, MAX_COUNT] = 1,
                        temperature: app_commands.Range[float, TEMPERATURE_RANGE[0], TEMPERATURE_RANGE[1]] = 1.0,
                        ) -> None:
-        await self.send_names(interaction, prefix, count, temperature)
+        embed, view = await self._names(interaction, prefix, count, temperature)
+        await interaction.response.send_message(embed=embed, view=view)
 
     @app_commands.command(name="dinoinfo", description="Which model answers in this server, and how good it is")
     async def dinoinfo(self, interaction: discord.Interaction) -> None:
