@@ -17,7 +17,7 @@ import numpy as np
 from .corpus import EncodedCorpus
 from .ensemble import NameModel, evaluate
 from .network import CharModel, ModelConfig
-from .sampling import sample_names
+from .sampling import MAX_SAMPLES, sample_names
 from .training import Progress, ProgressFn, StopFn, TrainConfig, run_epochs
 
 # The shipped checkpoint's recipe: three 64-unit LSTMs, dropout 0.2 before the output layer,
@@ -68,8 +68,8 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
     if not new_names:
         raise ValueError("fine-tuning needs at least one new name")
     rng = np.random.default_rng(train_config.seed)
-    replay = (list(replay_names) if replay_names
-              else replay_samples(model, max(200, math.ceil(replay_ratio * len(new_names)) * 2), seed=rng))
+    wanted = min(MAX_SAMPLES, max(200, math.ceil(replay_ratio * len(new_names)) * 2))  # one sampling call
+    replay = list(replay_names) if replay_names else replay_samples(model, wanted, seed=rng)
     per_epoch = min(len(replay), max(1, round(replay_ratio * len(new_names))))
     new = list(new_names)
 

@@ -313,3 +313,28 @@ async def test_a_failed_edit_stops_the_watcher_not_the_job(slow_dino, caplog):
     answer = await (await fake.click(message, label="Cancel", user=ADMIN)).response()
     assert answer["data"]["flags"] & EPHEMERAL and "no fine-tune running" in answer["data"]["content"]
     fake.assert_clean(allow_api_errors=True)
+
+
+# ------------------------------------------------------------------------------------- failed
+
+
+async def test_a_failed_fine_tune_tells_the_admin_why_without_internals(dino):
+    """The admin sees a plain reason and an error id, on /retrain and later on /settings."""
+    bot = dino.bot
+    await add_names(bot)
+
+    def crash(plan, progress, should_stop):
+        raise RuntimeError("boom at /srv/dinobot/secret.py")
+
+    bot.trainer._train = crash
+    handle = await dino.fake.slash("retrain", user=ADMIN)
+    await handle.response()
+    await handle.wait_for(lambda h: h.edits and is_summary(h.edits[-1]), timeout=15, what="the summary")
+    summary = embed(handle.edits[-1])
+    assert summary["title"] == "⚠️ Fine-tune failed"
+    assert summary["description"].startswith("Failed because of an unexpected problem on our side (error id ")
+    assert "boom" not in summary["description"] and "RuntimeError" not in summary["description"]
+    settings = await dino.fake.slash("settings", user=ADMIN)
+    shown = fields((await settings.response())["data"])["Scheduled fine-tuning (`scheduled_training`)"]
+    assert "⚠️ The last fine-tune failed because of an unexpected problem" in shown and "boom" not in shown
+    dino.fake.assert_clean()

@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 from bot.services.registry import ServedModel
-from model import FitResult, NameModel, Progress, TrainConfig, evaluate, fine_tune, replay_samples, sample_names
+from model import (
+    MAX_SAMPLES,
+    FitResult,
+    NameModel,
+    Progress,
+    TrainConfig,
+    evaluate,
+    fine_tune,
+    replay_samples,
+    sample_names,
+)
 
 
 @dataclass(frozen=True)
@@ -78,11 +88,12 @@ def replay_pool(plan: TrainingPlan, ratio: float) -> tuple[str, ...]:
     ``fine_tune(replay_names=None)`` would do): a server's later versions would otherwise
     replay their own drift and compound it. Validation and server names are left out, so
     nothing the verdict is measured on is trained on. Twice what an epoch draws (at least
-    200), so epochs see different replay.
+    200), so epochs see different replay, but never more than one sampling call can draw
+    (``MAX_SAMPLES``): asking for 4 × 2,800 names is what broke big servers' fine-tunes.
     """
     if plan.replay_names is not None:
         return plan.replay_names
-    wanted = max(200, math.ceil(ratio * len(plan.train_names)) * 2)
+    wanted = min(MAX_SAMPLES, max(200, math.ceil(ratio * len(plan.train_names)) * 2))
     avoid = set(plan.val_names) | set(plan.all_names)
     return tuple(replay_samples(plan.base, wanted, avoid=avoid, seed=plan.replay_seed))
 

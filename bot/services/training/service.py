@@ -25,8 +25,10 @@ with enough untrained names.
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import logging
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -120,6 +122,10 @@ class TrainingService:
 
     # ------------------------------------------------------------------ requests
 
+    def now(self) -> float:
+        """The service's clock (unix seconds; tests move it)."""
+        return self._clock()
+
     def job(self, guild_id: int) -> TrainingJob | None:
         """The guild's queued or running job, if any."""
         job = self._jobs.get(guild_id)
@@ -182,9 +188,11 @@ class TrainingService:
             except DinoBotError as exc:
                 job.finish(JobStatus.FAILED, Outcome(False, str(exc)))
             except Exception as exc:
-                log.exception("guild %d: fine-tune #%d failed", job.guild_id, job.id)
-                job.finish(JobStatus.FAILED, Outcome(False, f"failed: {exc}"))
+                error_id = secrets.token_hex(4)
+                log.exception("guild %d: fine-tune #%d failed (error id %s)", job.guild_id, job.id, error_id)
+                job.finish(JobStatus.FAILED, Outcome(False, failure_reason(exc, error_id)))
             finally:
+                self.scheduler.record(job)
                 self._forget(job)
 
     def _forget(self, job: TrainingJob) -> None:
@@ -214,16 +222,20 @@ class TrainingService:
         job.finish(JobStatus.DONE, outcome)
 
     async def _plan(self, guild_id: int) -> TrainingPlan:
-        names = await self.store.names.approved(guild_id)
-        if len(names) < self.settings.min_names:
-            raise NotEnoughNames(self.settings.min_names, len(names))
-        new_count = await self.store.names.count_new(guild_id)
+        """What to train on: a bounded sample of the guild's approved names (see settings)."""
+        s = self.settings
+        have = await self.store.names.count(guild_id, Status.APPROVED)
+        if have < s.min_names:
+            raise NotEnoughNames(s.min_names, have)
+        cap = max(s.max_names, s.min_names)
+        sample = await self.store.names.training_sample(guild_id, cap, round(s.recent_share * cap))
         current = await self.registry.get(guild_id)
-        train, held = split_holdout(names, self.settings.holdout_fraction,
-                                    self.settings.min_holdout)
+        train, held = split_holdout(sample.names, s.holdout_fraction, s.min_holdout)
+        log.info("guild %d: fine-tuning on %d of its %d approved names (%d new)", guild_id,
+                 len(sample.names), have, sample.new)
         return TrainingPlan(guild_id, current, self.registry.base.model, train, held,
-                            held + await self._base_samples(), self._replay, new_count,
-                            replay_seed=self.settings.base_val_seed + 1)
+                            held + await self._base_samples(), self._replay, sample.new,
+                            replay_seed=s.base_val_seed + 1)
 
     async def _base_samples(self) -> tuple[str, ...]:
         if self._base_val is None:
@@ -254,8 +266,10 @@ class TrainingService:
                should_stop: Callable[[], bool]) -> TrainingRun:
         """The blocking fine-tune (training thread). Tests override it to fake a NaN result."""
         s = self.settings
-        return run_fine_tune(plan, s.train_config, s.replay_ratio, s.outcome_samples,
-                             progress, should_stop)
+        config = s.train_config
+        if s.time_budget is not None:  # TrainConfig's budget is per network: split it
+            config = replace(config, time_budget=s.time_budget / len(plan.current.model.members))
+        return run_fine_tune(plan, config, s.replay_ratio, s.outcome_samples, progress, should_stop)
 
     # ------------------------------------------------------------------ judging and promoting
 
@@ -305,6 +319,21 @@ class TrainingService:
         except BaseException:
             path.unlink(missing_ok=True)
             raise
+
+
+def failure_reason(error: Exception, error_id: str) -> str:
+    """Why a fine-tune failed, for the admin: what happened in plain words, never the raw
+    exception text (which can hold paths and internals), and the id the log has it under."""
+    if isinstance(error, MemoryError):
+        what = "the bot ran out of memory"
+    elif isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        what = "the new model could not be saved because the disk is full"
+    elif isinstance(error, OSError):
+        what = "the new model could not be saved"
+    else:
+        what = "of an unexpected problem on our side"
+    return (f"failed because {what} (error id {error_id}); the model is unchanged and the bot's "
+            "operator can find the details in the log")
 
 
 def _with(outcome: Outcome, version: int, seconds: float) -> Outcome:
