@@ -44,6 +44,11 @@ MAX_POOLS = 8  # models with a reservoir (least recently used are dropped)
 QUIET_BEFORE_REFILL = 0.1  # s without requests before topping up a pool that is not low
 
 
+class BadOption(DinoBotError, ValueError):
+    """An option outside its range. Discord enforces the command's ranges, but a More button
+    made by an older version (its options live in its custom id) can still carry one."""
+
+
 @dataclass(frozen=True)
 class Invented:
     name: str
@@ -99,16 +104,16 @@ class NameGenerator:
                        temperature: float = 1.0) -> Generated:
         """Up to ``count`` new names for this server (the base model in DMs, ``guild_id=None``).
 
-        Raises ``InvalidName`` for a bad prefix and ``ValueError`` for out-of-range options,
-        both with messages meant for the member.
+        Raises ``InvalidName`` for a bad prefix and :class:`BadOption` for out-of-range
+        options, both with messages meant for the member.
         """
         self._last_request = time.monotonic()
         prefix = normalize_prefix(prefix)
         if not 1 <= count <= MAX_COUNT:
-            raise ValueError(f"count must be 1–{MAX_COUNT}, not {count}")
+            raise BadOption(f"The count must be between 1 and {MAX_COUNT}, not {count}.")
         low, high = TEMPERATURE_RANGE
         if not low <= temperature <= high:
-            raise ValueError(f"temperature must be between {low} and {high}, not {temperature}")
+            raise BadOption(f"The temperature must be between {low} and {high}, not {temperature:g}.")
         if guild_id is None:
             served, taken = self._registry.base, frozenset()
         else:

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from bot.services import generation
-from bot.services.generation import POOL_REFILL, NameGenerator
+from bot.services.generation import POOL_REFILL, BadOption, NameGenerator
 from bot.services.registry import ModelRegistry
 from bot.services.store import Store
 from model import InvalidName
@@ -92,8 +92,8 @@ async def test_known_dinosaurs_are_labelled(services):
 
 
 @pytest.mark.parametrize("kwargs, error", [
-    ({"prefix": "t1"}, InvalidName), ({"count": 0}, ValueError), ({"count": 11}, ValueError),
-    ({"temperature": 0.1}, ValueError), ({"temperature": 5.0}, ValueError),
+    ({"prefix": "t1"}, InvalidName), ({"count": 0}, BadOption), ({"count": 11}, BadOption),
+    ({"temperature": 0.1}, BadOption), ({"temperature": 5.0}, BadOption),
 ])
 async def test_bad_options_raise_friendly_errors(services, kwargs, error):
     _, _, generator = services
