@@ -18,14 +18,14 @@ from .recipes import (
     replay_samples,
     train_model,
 )
-from .sampling import MAX_SAMPLES, Sample, sample_many, sample_names, score_name
+from .sampling import MAX_SAMPLES, NameRequest, Sample, sample_many, sample_names, score_name
 from .training import Progress, TrainConfig
 from .vocab import ALPHABET, MAX_NAME_LEN, MIN_NAME_LEN, normalize_name, normalize_prefix
 
 __all__ = [
     "ALPHABET", "BASE_CHECKPOINT", "MAX_SAMPLES", "CharModel", "CheckpointError", "CorpusError", "DEFAULT_MEMBERS",
     "DEFAULT_MODEL", "DEFAULT_TRAINING", "FINE_TUNING", "FitResult", "InvalidName", "MAX_NAME_LEN",
-    "MIN_NAME_LEN", "ModelConfig", "ModelError", "NameModel", "Progress", "Sample", "TrainConfig",
+    "MIN_NAME_LEN", "ModelConfig", "ModelError", "NameModel", "NameRequest", "Progress", "Sample", "TrainConfig",
     "corpus_dir", "evaluate", "fine_tune", "load_checkpoint", "normalize_name", "normalize_prefix",
     "read_names", "remove_stale_temp_files", "replay_samples", "sample_many", "sample_names", "save_checkpoint",
     "score_name", "train_model", "train_path", "val_path",

@@ -6,10 +6,11 @@ configured.
 
 Requests are batched: while one batch is being sampled (in a dedicated thread, so the event
 loop keeps answering), new requests queue up, and the next batch samples every queued request
-that shares a model, prefix and temperature in one call — the model advances all their names
-together, while each request keeps its own rows and its own server's exclusions (so one server
-never changes what another sees). An idle generator starts a request at once, so batching
-never adds latency; under a burst of 200 requests it turns 200 sampling calls into a handful.
+that uses the same model in one call, whatever their prefixes and temperatures — the model
+advances all their names together, while each request keeps its own rows, prefix, temperature
+and its own server's exclusions (so one server never changes what another sees). An idle
+generator starts a request at once, so batching never adds latency; under a burst of 200
+requests it turns 200 sampling calls into a handful.
 
 The plain request (no prefix, temperature 1) is by far the most common, so for it the generator
 keeps a reservoir of names drawn ahead of time, per model, refilled in the sampling thread when
@@ -31,7 +32,17 @@ from bot.errors import DinoBotError
 from bot.services.records import ModelInfo
 from bot.services.registry import ModelRegistry, ServedModel
 from bot.services.store import Store
-from model import NameModel, Sample, normalize_prefix, sample_many, sample_names, score_name
+from model import (
+    MAX_NAME_LEN,
+    InvalidName,
+    NameModel,
+    NameRequest,
+    Sample,
+    normalize_prefix,
+    sample_many,
+    sample_names,
+    score_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +90,9 @@ class _Request:
     future: asyncio.Future = field(repr=False)
 
     @property
-    def key(self) -> tuple:
-        return (id(self.served.model), self.prefix, self.temperature)
+    def key(self) -> int:
+        """Requests for the same model share a sampling call, whatever their options."""
+        return id(self.served.model)
 
 
 class NameGenerator:
@@ -109,6 +121,8 @@ class NameGenerator:
         """
         self._last_request = time.monotonic()
         prefix = normalize_prefix(prefix)
+        if len(prefix) >= MAX_NAME_LEN:  # checked here: in a shared batch it would fail every request
+            raise InvalidName(f"The prefix '{prefix}' leaves no room for a name of at most {MAX_NAME_LEN} letters.")
         if not 1 <= count <= MAX_COUNT:
             raise BadOption(f"The count must be between 1 and {MAX_COUNT}, not {count}.")
         low, high = TEMPERATURE_RANGE
@@ -238,7 +252,7 @@ class NameGenerator:
 
 def _groups(batch: list[_Request]) -> list[list[_Request]]:
     """Requests that can share one sampling call, at most MAX_BATCH_NAMES names each."""
-    by_key: dict[tuple, list[list[_Request]]] = defaultdict(lambda: [[]])
+    by_key: dict[int, list[list[_Request]]] = defaultdict(lambda: [[]])
     for request in batch:
         chunks = by_key[request.key]
         if sum(r.count for r in chunks[-1]) + request.count > MAX_BATCH_NAMES:
@@ -258,6 +272,5 @@ def _sample_group(group: list[_Request]) -> list[list[Sample]]:
     Every request filters its own rows by its own server's names only (``model.sample_many``),
     so what one server already has never changes what another sees, even inside a batch.
     """
-    first = group[0]
-    return sample_many(first.served.model, [(r.count, r.avoid) for r in group], prefix=first.prefix,
-                       temperature=first.temperature)
+    requests = [NameRequest(r.count, r.prefix, r.temperature, r.avoid) for r in group]
+    return sample_many(group[0].served.model, requests)

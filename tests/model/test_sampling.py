@@ -4,6 +4,7 @@ import pytest
 from model import (
     BASE_CHECKPOINT,
     InvalidName,
+    NameRequest,
     load_checkpoint,
     read_names,
     sample_many,
@@ -63,18 +64,40 @@ def test_the_avoid_set_is_asked_never_copied(base):
 
 def test_sample_many_filters_each_request_by_its_own_avoid_set_only(base):
     """What one request avoids never changes another's names: same seed, same names for B."""
-    options = {"prefix": "tyrannosauru", "temperature": 0.3}
+    def requests(a_avoids: set[str]) -> list[NameRequest]:
+        return [NameRequest(1, "tyrannosauru", 0.3, a_avoids), NameRequest(1, "tyrannosauru", 0.3)]
+
     for seed in range(5):
-        alone = sample_many(base, [(1, set()), (1, set())], rng=seed, **options)
-        avoided = sample_many(base, [(1, {"tyrannosaurus"}), (1, set())], rng=seed, **options)
+        alone = sample_many(base, requests(set()), rng=seed)
+        avoided = sample_many(base, requests({"tyrannosaurus"}), rng=seed)
         assert avoided[1] == alone[1] and avoided[1][0].name == "tyrannosaurus"
         assert "tyrannosaurus" not in {s.name for s in avoided[0]}  # usually nothing else, that cold
 
 
 def test_sample_many_gives_distinct_names_per_request_and_each_its_count(base):
-    results = sample_many(base, [(5, set()), (3, {"a"}), (10, set())], prefix="ra", rng=3)
+    results = sample_many(base, [NameRequest(5, "ra"), NameRequest(3, "ra", avoid={"a"}), NameRequest(10, "ra")], rng=3)
     assert [len(r) for r in results] == [5, 3, 10]
     assert all(len({s.name for s in r}) == len(r) and all(s.name.startswith("ra") for s in r) for r in results)
+
+
+def test_requests_with_their_own_prefix_and_temperature_share_one_batch(base, monkeypatch):
+    """200 /dinoname requests with 200 prefixes used to be 200 sampling calls, one after another."""
+    import model.sampling as sampling
+    calls = []
+    real = sampling._draw
+    monkeypatch.setattr(sampling, "_draw", lambda *args: calls.append(args[1]) or real(*args))
+    prefixes = ["tyr", "vel", "a", "stegos", "brachiosauru", ""]
+    temperatures = [0.3, 0.7, 1.0, 1.5, 2.0, 1.2]
+    requests = [NameRequest(4, p, t) for p, t in zip(prefixes, temperatures, strict=True)]
+    results = sample_many(base, requests, rng=0)
+    assert calls[0] == 6 * (4 + 0 + 2)  # round one: every request's rows in one batch
+    assert len(calls) < len(requests)  # later rounds only for requests still short, also together
+    for request, names in zip(requests, results, strict=True):
+        assert len(names) == 4 and all(s.name.startswith(request.prefix) for s in names)
+    cold, hot = results[0], sample_many(base, [NameRequest(4, "tyr", 2.0)] * 30, rng=1)
+    assert cold  # and a hot sampler wanders further: more distinct names across many requests
+    assert len({s.name for r in hot for s in r}) > len({s.name for r in sample_many(
+        base, [NameRequest(4, "tyr", 0.3)] * 30, rng=1) for s in r})
 
 
 def test_an_exhausted_space_returns_fewer_names_rather_than_repeats():
