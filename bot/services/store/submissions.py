@@ -20,6 +20,7 @@ from bot.services.store.db import Database, is_unique_violation, sql_limit
 from model.vocab import normalize_name
 
 DAY_SECONDS = 24 * 60 * 60
+_SQLITE_MIN, _SQLITE_MAX = -(2**63), 2**63 - 1  # an INTEGER column's range
 EXPORT_CHUNK = 10_000  # rows per round trip when exporting a guild's names
 
 # Insert only if the member is under the limit, with the status the guild's review setting
@@ -304,6 +305,8 @@ def _lookup(name_or_id: int | str) -> tuple[str, int | str]:
     if isinstance(name_or_id, bool) or not isinstance(name_or_id, (int, str)):
         raise TypeError(f"a submission is named by int id or str name, not {name_or_id!r}")
     if isinstance(name_or_id, int):
+        if not _SQLITE_MIN <= name_or_id <= _SQLITE_MAX:  # e.g. a button id from a stale or forged message
+            raise NotFound(_describe_lookup(name_or_id))
         return "id", name_or_id
     return "name", normalize_name(name_or_id)
 
