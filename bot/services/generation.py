@@ -15,7 +15,8 @@ requests it turns 200 sampling calls into a handful.
 The plain request (no prefix, temperature 1) is by far the most common, so for it the generator
 keeps a reservoir of names drawn ahead of time, per model, refilled in the sampling thread when
 it runs low. Each pooled name is handed out once; a promoted fine-tune gets a fresh pool (pools
-are keyed by the model object). A burst of plain requests is then answered without sampling.
+are keyed by the model object), which starts filling the moment it is swapped in. A burst of
+plain requests is then answered without sampling.
 """
 from __future__ import annotations
 
@@ -111,6 +112,9 @@ class NameGenerator:
         self._last_request = 0.0
         self._drainer: asyncio.Task | None = None
         self._closed = False
+        # A promoted fine-tune starts drawing its reservoir at once, so the first plain requests
+        # after a promotion do not all have to be sampled while the members wait.
+        registry.on_swap(lambda guild_id, served: self.prime(served.model))
 
     async def generate(self, guild_id: int | None, prefix: str | None = "", count: int = 1,
                        temperature: float = 1.0) -> Generated:

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from bot.services.records import ModelInfo
 from bot.services.store import ModelVersion, Store, VersionStatus
@@ -74,6 +75,7 @@ class ModelRegistry:
         self._models: OrderedDict[int, ServedModel] = OrderedDict()  # fine-tuned, LRU order
         self._on_base: OrderedDict[int, None] = OrderedDict()  # guilds known to have none
         self._loading: dict[int, asyncio.Future[ServedModel]] = {}
+        self._swap_listeners: list[Callable[[int, ServedModel], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -137,6 +139,15 @@ class ModelRegistry:
         self._models.move_to_end(guild_id)
         self._evict()
         log.info("guild %d now served version %s", guild_id, served.version)
+        for listener in list(self._swap_listeners):
+            try:
+                listener(guild_id, served)
+            except Exception:  # a listener's bug must not undo a promotion
+                log.exception("a swap listener failed for guild %d", guild_id)
+
+    def on_swap(self, listener: Callable[[int, ServedModel], None]) -> None:
+        """Call ``listener(guild_id, served)`` on the event loop after every swap_in."""
+        self._swap_listeners.append(listener)
 
     def cached_guilds(self) -> list[int]:
         """Guilds whose fine-tuned model is in memory, least recently used first."""

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from bot.services import generation
 from bot.services.generation import POOL_REFILL, BadOption, NameGenerator
-from bot.services.registry import ModelRegistry
+from bot.services.registry import ModelRegistry, ServedModel
 from bot.services.store import Store
-from model import InvalidName
+from model import InvalidName, NameModel
 
 
 @pytest.fixture
@@ -46,6 +47,18 @@ async def test_plain_requests_are_served_from_a_reservoir_that_refills(services)
     result = await generator.generate(1, "", 10)
     assert len(result.names) == 10 and len(pool) <= before - 10
     assert len({s.name for s in pool}) == len(pool)  # pooled names are distinct
+
+
+async def test_a_promoted_model_starts_filling_its_reservoir_at_once(services):
+    """Otherwise the first plain requests after every promotion are all sampled while members wait."""
+    _, registry, generator = services
+    promoted = NameModel([member.copy() for member in registry.base.model.members])
+    registry.swap_in(7, ServedModel(promoted, 1, None, 0.0, 20, Path("7/v1.npz")))
+
+    async def filled() -> None:
+        while len(generator._pools.get(id(promoted), (None, ()))[1]) < POOL_REFILL:
+            await asyncio.sleep(0.01)
+    await asyncio.wait_for(filled(), timeout=30)  # no request was made
 
 
 async def test_names_a_server_has_are_never_generated_there(services):
