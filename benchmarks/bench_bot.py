@@ -106,8 +106,8 @@ async def in_process(reps: int, concurrency: int, names: int) -> None:
             for _ in range(reps):
                 await measure(fake, IDLE, figures, concurrency, users, OTHER)
                 job = await bot.trainer.request(GUILD, None, "admin")
-                while job.snapshot.progress is None:  # in the thread and past its set-up
-                    await asyncio.sleep(0.01)
+                await fake.wait_until(lambda job=job: job.snapshot.progress is not None, timeout=120, poll=0.01,
+                                      what="the fine-tune's first epoch")  # in the thread, past its set-up
                 await measure(fake, LOADED, figures, concurrency, users, OTHER, lambda j=job: not j.done, through)
                 finetune_seconds.append((await job.wait()).seconds)
             rss = psutil.Process().memory_info().rss / 2**20
@@ -131,8 +131,8 @@ async def real_process(reps: int, concurrency: int, names: int) -> None:
     for user in (*users, admin):
         guild.add_member(user)
     server_names = distinct_names(load_checkpoint(BASE_CHECKPOINT), names, seed=4, temperature=1.2)
-    env = {"DINOBOT_GENERATE_PER_30S": "1000000", "DINOBOT_SUBMIT_PER_MINUTE": "1000000",
-           "DINOBOT_DAILY_LIMIT": "1000000"}
+    env = {"DINOBOT_GENERATE_PER_30S": "1000", "DINOBOT_SUBMIT_PER_MINUTE": "1000",  # the highest allowed
+           "DINOBOT_DAILY_LIMIT": "10000"}
     with tempfile.TemporaryDirectory() as tmp:
         async with FakeDiscord(guilds=[guild], interaction_deadline=None) as fake, \
                 bot_process(fake, Path(tmp) / "data", env, script=HERE / "ping_bot.py") as bot:

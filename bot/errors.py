@@ -57,6 +57,31 @@ class NotFound(DinoBotError):
         super().__init__(f"{what} was not found in this server.")
 
 
+class AlreadyKept(DinoBotError):
+    """The member already kept this name in this server: one vote per member."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"You have already kept '{name}' in this server; each member's keep counts once.")
+
+
+class NotKeepable(DinoBotError):
+    """The name was rejected or removed by a moderator, so it cannot be kept again."""
+
+    def __init__(self, name: str, status: str) -> None:
+        self.name = name
+        self.status = status
+        super().__init__(f"'{name}' was {status} by a moderator in this server, so it cannot be kept.")
+
+
+class VersionNotServable(DinoBotError):
+    """A model version that exists but cannot serve: discarded, or its checkpoint is unusable."""
+
+    def __init__(self, version: int, why: str, detail: str = "") -> None:
+        self.version = version
+        super().__init__(f"Version {version} cannot serve this server: {why}." + (f" {detail}" if detail else ""))
+
+
 class StorageError(DinoBotError):
     """The database cannot be used as it is; only the bot's operator can fix this."""
 
@@ -72,6 +97,23 @@ class SchemaTooNew(StorageError):
             f"the database {path} has schema version {found}, but this DinoBot only knows "
             f"versions up to {supported}; upgrade DinoBot or point it at another database file"
         )
+
+
+EXIT_DATA = 1  # a file, folder or database that exists but cannot be used; Discord refused the token
+EXIT_CONFIG = 2  # a setting that is missing, malformed, out of range or points at the wrong thing
+
+
+class StartupError(Exception):
+    """The bot cannot start as configured: one line for the operator, naming the key or file.
+
+    Not a :class:`DinoBotError`: only the operator can act on it, so no member ever sees it.
+    ``exit_code`` is :data:`EXIT_CONFIG` for a setting to fix and :data:`EXIT_DATA` for a file
+    or folder to repair (the process's exit status, documented in the README).
+    """
+
+    def __init__(self, message: str, exit_code: int = EXIT_DATA) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def member_message(error: BaseException) -> str | None:

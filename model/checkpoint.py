@@ -4,6 +4,11 @@ The file is written to a temporary sibling, fsynced and moved into place with ``
 so a crash leaves either the old file or the new one, never a torn one. Loading never unpickles
 (``allow_pickle=False``) and checks everything before building the model: format version,
 alphabet, cell, shapes and finiteness. A file that fails any check is refused whole.
+
+A model with an n-gram part stores its counts as plain int64 arrays (``ngram.keys``,
+``ngram.counts``, and for a fine-tune ``ngram.adapted_keys``/``ngram.adapted_counts``) and its
+order and mixing weights in the metadata; the probability tables are rebuilt on load (a few
+milliseconds). Format 2 added the n-gram; format 1 files (networks only) still load.
 """
 from __future__ import annotations
 
@@ -18,10 +23,14 @@ import numpy as np
 
 from .ensemble import NameModel
 from .errors import CheckpointError
+from .mixing import Mixing
 from .network import PARAM_NAMES, CharModel, ModelConfig
+from .ngram import NGramModel
 from .vocab import ALPHABET
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+_NGRAM_PREFIX = "ngram."
 TEMP_SUFFIX = ".tmp"
 
 
@@ -32,7 +41,11 @@ def save_checkpoint(model: NameModel, path: str | os.PathLike, **metadata) -> Pa
     meta = {**model.metadata, **metadata, "format_version": FORMAT_VERSION, "alphabet": ALPHABET,
             "config": model.config.to_dict(), "members": len(model.members),
             "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    meta.pop("ngram", None)
     arrays = {f"m{k}.{name}": member.params[name] for k, member in enumerate(model.members) for name in PARAM_NAMES}
+    if model.ngram is not None:
+        meta["ngram"] = {"order": model.ngram.order, "weights": list(model.mixing.weights)}
+        arrays.update({_NGRAM_PREFIX + key: value for key, value in model.ngram.arrays().items()})
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
@@ -46,7 +59,7 @@ def save_checkpoint(model: NameModel, path: str | os.PathLike, **metadata) -> Pa
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
-    model.metadata = {k: v for k, v in meta.items() if k not in ("alphabet", "format_version")}
+    model.metadata = {k: v for k, v in meta.items() if k not in ("alphabet", "format_version", "ngram")}
     return path
 
 
@@ -56,9 +69,17 @@ def load_checkpoint(path: str | os.PathLike) -> NameModel:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array, not an archive
+            raise CheckpointError(f"{path} is not a DinoBot checkpoint (one array, not an .npz file)")
+        with loaded as data:
             arrays = {key: data[key] for key in data.files}  # reads (and CRC-checks) every member
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except ValueError:
+        # NumPy's text for a file that is not .npy/.npz or holds objects suggests allow_pickle,
+        # which would run code from the file: never pass that advice on.
+        raise CheckpointError(f"{path} is corrupt or not a DinoBot checkpoint (not an .npz file of "
+                              f"plain arrays)") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint: {exc}") from None
     meta = _read_meta(path, arrays.pop("meta", None))
     try:
@@ -67,12 +88,33 @@ def load_checkpoint(path: str | os.PathLike) -> NameModel:
                    for k in range(int(meta["members"]))]
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} does not match its metadata: {exc}") from None
+    ngram, mixing = _load_ngram(path, meta, arrays)
     if arrays:
         raise CheckpointError(f"checkpoint {path} has unexpected arrays: {sorted(arrays)[:5]}")
     for member in members:
         if not all(np.isfinite(p).all() for p in member.params.values()):
             raise CheckpointError(f"checkpoint {path} holds NaN or infinite weights")
-    return NameModel(members, {k: v for k, v in meta.items() if k not in ("alphabet", "format_version")})
+    kept = {k: v for k, v in meta.items() if k not in ("alphabet", "format_version", "ngram")}
+    return NameModel(members, kept, ngram, mixing)
+
+
+def _load_ngram(path: Path, meta: dict,
+                arrays: dict[str, np.ndarray]) -> tuple[NGramModel | None, Mixing | None]:
+    """The n-gram part named in the metadata, its arrays taken out of ``arrays``; checked whole."""
+    spec = meta.get("ngram")
+    if spec is None:
+        return None, None
+    mine = {key.removeprefix(_NGRAM_PREFIX): arrays.pop(key) for key in list(arrays)
+            if key.startswith(_NGRAM_PREFIX)}
+    try:
+        ngram = NGramModel.from_arrays(int(spec["order"]), mine)
+        mixing = Mixing(tuple(spec["weights"]))
+        if len(mixing.weights) != ngram.order:
+            raise ValueError(f"{len(mixing.weights)} mixing weights for a {ngram.order}-gram")
+        return ngram, mixing
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} has an n-gram part that does not match its metadata: "
+                              f"{exc}") from None
 
 
 def _read_meta(path: Path, raw: np.ndarray | None) -> dict:
@@ -82,7 +124,7 @@ def _read_meta(path: Path, raw: np.ndarray | None) -> dict:
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"checkpoint {path} has unreadable metadata: {exc}") from None
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(f"checkpoint {path} has format version {meta.get('format_version')!r}; "
                               f"this version of DinoBot reads version {FORMAT_VERSION}")
     if meta.get("alphabet") != ALPHABET:

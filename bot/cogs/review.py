@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.corpus import how_dinosaur_like
-from bot.services.records import GuildSettings, Status, Submission
+from bot.services.records import AuditEntry, GuildSettings, Status, Submission
 from bot.ui.checks import admin_only, is_admin
 from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, EMBED_FIELD, fit, when
 from bot.ui.replies import report_error, send_ephemeral
@@ -25,6 +25,15 @@ if TYPE_CHECKING:
     from bot.app import DinoBot
 
 log = logging.getLogger(__name__)
+
+Strength = Literal["subtle", "normal", "strong"]
+STRENGTH_WORDS = {
+    "subtle": "fine-tunes nudge the model; this server's names show now and then in `/dinoname`.",
+    "normal": "fine-tunes make this server's style plain to see in `/dinoname` (about one name in six for "
+              "a distinctive style) while the names stay dinosaur-like.",
+    "strong": "fine-tunes lean hard on this server's names; `/dinoname` follows its style most, at some "
+              "cost to the classic dinosaur sound.",
+}
 
 REVIEW_OFF = ("Review is off in this server: names are approved at once. "
               "Turn it on with `/settings review:True`.")
@@ -109,7 +118,8 @@ def pending_embed(sub: Submission, verdict: str, waiting: int) -> discord.Embed:
 # ---------------------------------------------------------------------- /settings
 
 
-def settings_embed(bot: DinoBot, settings: GuildSettings, pending: int) -> discord.Embed:
+def settings_embed(bot: DinoBot, settings: GuildSettings, pending: int,
+                   last_change: AuditEntry | None) -> discord.Embed:
     """The server's switches, each with what it means in practice."""
     if settings.review_required:
         review = f"**On**: new names wait for a moderator's `/review` ({pending} waiting)."
@@ -126,24 +136,32 @@ def settings_embed(bot: DinoBot, settings: GuildSettings, pending: int) -> disco
         schedule = (f"**On**: fine-tuned automatically once {training.min_new_names} new approved names "
                     f"have arrived (checked every {training.schedule_minutes:g} min).")
     if (failure := bot.trainer.scheduler.failure(settings.guild_id)) is not None:
-        schedule += f"\n⚠️ The last fine-tune {failure.reason}."
+        schedule += f"\n⚠️ The last fine-tune {failure.reason}"
+        schedule += f" (error id `{failure.error_id}`)." if failure.error_id else "."
         if settings.schedule_enabled and training.schedule_minutes > 0:
             schedule += f" The schedule tries again {when(failure.retry_at)}; `/retrain` tries now."
     embed = discord.Embed(title="⚙️ DinoBot settings for this server", colour=DINO_GREEN)
     embed.add_field(name="Review (`review`)", value=fit(review, EMBED_FIELD), inline=False)
     embed.add_field(name="Scheduled fine-tuning (`scheduled_training`)", value=fit(schedule, EMBED_FIELD),
                     inline=False)
+    embed.add_field(name="Strength (`strength`)", value=f"**{settings.strength.capitalize()}**: "
+                    f"{STRENGTH_WORDS[settings.strength]}", inline=False)
+    if last_change is not None:  # a mention in an embed is shown, never pinged
+        embed.add_field(name="Last changed", value=f"by <@{last_change.actor_id}> {when(last_change.created_at)}",
+                        inline=False)
     return embed
 
 
 def describe_changes(old: GuildSettings, new: GuildSettings) -> str:
-    labels = {"review_required": "Review", "schedule_enabled": "Scheduled fine-tuning"}
+    labels = {"review_required": "Review", "schedule_enabled": "Scheduled fine-tuning", "strength": "Strength"}
     changed = [f"{label}: {_on(getattr(old, field))} → **{_on(getattr(new, field))}**"
                for field, label in labels.items() if getattr(old, field) != getattr(new, field)]
     return "Updated. " + "; ".join(changed) + "." if changed else "Nothing to change: the settings were already so."
 
 
-def _on(value: bool) -> str:
+def _on(value: bool | str) -> str:
+    if isinstance(value, str):
+        return value
     return "on" if value else "off"
 
 
@@ -172,24 +190,27 @@ class Review(commands.Cog):
 
     @app_commands.command(name="settings", description="Show or change DinoBot's settings for this server (moderators)")
     @app_commands.describe(review="Hold new names for a moderator's approval (/review)",
-                           scheduled_training="Fine-tune this server's model automatically as names arrive")
+                           scheduled_training="Fine-tune this server's model automatically as names arrive",
+                           strength="How strongly fine-tunes make this server's names show in /dinoname")
     @admin_only()
     async def settings(self, interaction: discord.Interaction, review: bool | None = None,
-                       scheduled_training: bool | None = None) -> None:
+                       scheduled_training: bool | None = None, strength: Strength | None = None) -> None:
         guild_id = interaction.guild_id
         assert guild_id is not None
         store = self.bot.store
         changes = {field: value for field, value in (("review_required", review),
-                                                     ("schedule_enabled", scheduled_training))
+                                                     ("schedule_enabled", scheduled_training),
+                                                     ("strength", strength))
                    if value is not None}
         old = await store.settings.get(guild_id)
         new = await store.settings.update(guild_id, interaction.user.id, **changes) if changes else old  # audited
         pending = await store.names.count(guild_id, Status.PENDING)
+        last_change = next(iter(await store.audit.recent(guild_id, limit=1, action="settings.update")), None)
         content = describe_changes(old, new) if changes else ""
         if new != old:
             log.info("guild %s: user %s changed settings %s", guild_id, interaction.user.id, changes)
-        await interaction.response.send_message(content or None, embed=settings_embed(self.bot, new, pending),
-                                                ephemeral=True)
+        embed = settings_embed(self.bot, new, pending, last_change)
+        await interaction.response.send_message(content or None, embed=embed, ephemeral=True)
 
 
 async def setup(bot: DinoBot) -> None:

@@ -6,7 +6,6 @@ when it runs: Manage Server in this server, or the bot's owner.
 """
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Callable
 
 import discord
@@ -55,55 +54,39 @@ def admin_only() -> Callable:
     return decorator
 
 
-class MemberBudget:
-    """A per-member rate limit shared by everything that spends it.
+class MemberRate:
+    """A per-member rate limit that a command and buttons share.
 
-    discord.py's cooldown decorators keep one bucket map per command, so a button doing the same
-    work as a command got a budget of its own: after /dinoname's was spent, 40 of 40 "🔁 More"
-    presses were still answered (issue 8). One budget per kind of work, spent by the command and
-    its buttons alike, closes that. Buckets of members whose window has passed are dropped now
-    and then, so a bot that meets many members does not keep one bucket each for ever.
+    discord.py's cooldown decorators keep their buckets private to one command; ``/submit`` and
+    the ⭐ Keep buttons add names alike, so they draw on one bucket per member, and neither
+    can be used to get round the other's limit. So do ``/dinoname`` and 🔁 More, which both
+    generate names: with separate buckets, 40 of 40 More presses were answered after a member's
+    ``/dinoname`` budget was spent (issue 8).
     """
 
-    PRUNE_EVERY = 1024  # spends between two sweeps of idle buckets
+    PRUNE_AT = 10_000  # members tracked before idle buckets are dropped
 
-    def __init__(self, rate: int, per: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, rate: int, per: float) -> None:
         self.rate, self.per = rate, per
-        self._clock = clock
         self._buckets: dict[int, app_commands.Cooldown] = {}
-        self._spends = 0
 
-    def spend(self, user_id: int) -> None:
-        """Use one of the member's tokens; :class:`app_commands.CommandOnCooldown` (which the
-        error handler words as "slow down") if none is left."""
-        now = self._clock()
-        self._spends += 1
-        if self._spends % self.PRUNE_EVERY == 0:
-            self._prune(now)
+    def use(self, user_id: int) -> None:
+        """Count one use; raises ``CommandOnCooldown`` (worded by the error handler) if over."""
         bucket = self._buckets.get(user_id)
         if bucket is None:
+            if len(self._buckets) >= self.PRUNE_AT:
+                self._buckets = {k: b for k, b in self._buckets.items() if b.get_tokens() < b.rate}
             bucket = self._buckets[user_id] = app_commands.Cooldown(self.rate, self.per)
-        retry_after = bucket.update_rate_limit(now)
-        if retry_after is not None:
+        retry_after = bucket.update_rate_limit()
+        if retry_after:
             raise app_commands.CommandOnCooldown(bucket, retry_after)
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-    def _prune(self, now: float) -> None:
-        full = [user for user, bucket in self._buckets.items() if bucket.get_tokens(now) >= bucket.rate]
-        for user in full:
-            del self._buckets[user]
-
-
-def _cooldown(kind: str) -> Callable[[discord.Interaction], app_commands.Cooldown | None]:
-    def factory(interaction: discord.Interaction) -> app_commands.Cooldown | None:
-        bot: DinoBot = interaction.client  # type: ignore[assignment]
-        rate, per = getattr(bot.config, f"{kind}_rate")
-        return app_commands.Cooldown(rate, per)
-    return factory
 
 
 def submit_cooldown() -> Callable:
-    """Per-user rate limit on submissions (DINOBOT_SUBMIT_PER_MINUTE), on top of the daily cap."""
-    return app_commands.checks.dynamic_cooldown(_cooldown("submit"), key=lambda i: i.user.id)
+    """Per-user rate limit on submissions (DINOBOT_SUBMIT_PER_MINUTE), on top of the daily cap,
+    shared with keeping names (``bot.submit_rate``)."""
+    def predicate(interaction: discord.Interaction) -> bool:
+        bot: DinoBot = interaction.client  # type: ignore[assignment]
+        bot.submit_rate.use(interaction.user.id)
+        return True
+    return app_commands.check(predicate)

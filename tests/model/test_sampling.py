@@ -10,6 +10,7 @@ from model import (
     sample_many,
     sample_names,
     score_name,
+    score_names,
     train_path,
 )
 from model.vocab import encode
@@ -91,7 +92,7 @@ def test_requests_with_their_own_prefix_and_temperature_share_one_batch(base, mo
     requests = [NameRequest(4, p, t) for p, t in zip(prefixes, temperatures, strict=True)]
     results = sample_many(base, requests, rng=0)
     assert calls[0] == 6 * (4 + 0 + 2)  # round one: every request's rows in one batch
-    assert len(calls) < len(requests)  # later rounds only for requests still short, also together
+    assert all(rows < calls[0] for rows in calls[1:])  # later rounds: only the requests still short
     for request, names in zip(requests, results, strict=True):
         assert len(names) == 4 and all(s.name.startswith(request.prefix) for s in names)
     cold, hot = results[0], sample_many(base, [NameRequest(4, "tyr", 2.0)] * 30, rng=1)
@@ -156,3 +157,16 @@ def test_scores_rank_real_looking_names_above_noise(base):
 
 def test_an_integer_seed_works_like_a_seeded_generator(base):
     assert sample_names(base, 5, rng=7) == sample_names(base, 5, rng=np.random.default_rng(7))
+
+
+def test_score_names_matches_score_name_one_at_a_time(base):
+    """The batched pass gives each name its own mean NLL, in the order given (lengths mixed)."""
+    names = ["Tyrannosaurus", "qxzvk", "abc", "velociraptor", "brachiosaurus", "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"]
+    batched = score_names(base, names)
+    assert batched == pytest.approx([score_name(base, name) for name in names], rel=1e-5)  # float32 path
+    assert score_names(base, []) == []
+
+
+def test_score_names_refuses_an_invalid_name(base):
+    with pytest.raises(InvalidName, match="digit"):
+        score_names(base, ["fine", "ty7"])

@@ -21,7 +21,7 @@ from bot.errors import (
     SchemaTooNew,
     StorageError,
 )
-from bot.services.store import DAY_SECONDS, GuildSettings, Status, Store
+from bot.services.store import DAY_SECONDS, GuildSettings, LiveReply, Status, Store
 from bot.services.store.migrations import MIGRATIONS, SCHEMA_VERSION, split_statements
 from model.errors import InvalidName
 from tests.support.db_checks import integrity, latest_promoted, untrained
@@ -120,9 +120,26 @@ async def test_upgrade_from_v1_keeps_data(db_path: Path) -> None:
         assert (old.name, old.submitter_id, old.status) == ("oldsaurus", ALICE, Status.PENDING)
         assert (await s.settings.get(G1)).review_required
         assert (await s.names.submit(G1, BOB, "newsaurus")).status is Status.PENDING
-    assert sql(db_path, "PRAGMA user_version") == [(2,)]
+    assert sql(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     indexes = {r[0] for r in sql(db_path, "SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"submissions_limit", "submissions_untrained"} <= indexes
+    tables = {r[0] for r in sql(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "live_replies" in tables  # v3
+
+
+async def test_live_replies_are_remembered_until_forgotten(store: Store) -> None:
+    first = LiveReply(interaction_id=11, guild_id=G1, application_id=7, token="tok-1", message_id=21,
+                      created_at=T0 + 5)
+    second = LiveReply(interaction_id=12, guild_id=G2, application_id=7, token="tok-2", message_id=22,
+                       created_at=T0)
+    await store.live_replies.remember(first)
+    await store.live_replies.remember(second)
+    assert await store.live_replies.all() == [second, first]  # oldest first
+    await store.live_replies.forget(12)
+    await store.live_replies.forget(12)  # forgetting twice is harmless
+    assert await store.live_replies.all() == [first]
+    with pytest.raises(sqlite3.IntegrityError):  # a token is never empty
+        await store.live_replies.remember(LiveReply(13, G1, 7, "", 23, T0))
 
 
 async def test_newer_schema_is_refused_untouched(db_path: Path) -> None:
@@ -609,3 +626,15 @@ async def test_submitted_names_stays_current_after_it_is_cached(tmp_path):
         assert await reopened.names.submitted(1) == {"raptorix", "zorgodon"}
     finally:
         await reopened.close()
+
+
+async def test_the_strength_setting_is_stored_audited_and_checked(store: Store) -> None:
+    assert (await store.settings.get(G1)).strength == "normal"
+    new = await store.settings.update(G1, ADMIN, strength="strong")
+    assert new.strength == "strong" and (await store.settings.get(G1)).strength == "strong"
+    assert (await store.settings.get(G2)).strength == "normal"
+    (entry,) = await store.audit.recent(G1)
+    assert entry.details == {"strength": {"from": "normal", "to": "strong"}}
+    with pytest.raises(ValueError, match="strength must be one of subtle, normal, strong"):
+        await store.settings.update(G1, ADMIN, strength="extreme")
+    assert (await store.settings.get(G1)).strength == "strong"

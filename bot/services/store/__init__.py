@@ -2,7 +2,8 @@
 
 :class:`Store` opens one :class:`~bot.services.store.db.Database` and hands it to one part per
 table group, so each part is small and a caller says which it means: ``store.names.submit``,
-``store.versions.record``, ``store.settings.update``, ``store.audit.recent``.
+``store.versions.record``, ``store.settings.update``, ``store.audit.recent``,
+``store.live_replies.remember``, ``store.keeps.keep``, ``store.serving.choose``.
 """
 from __future__ import annotations
 
@@ -10,15 +11,27 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from bot.services.records import AuditEntry, GuildSettings, ModelVersion, Status, Submission, Trigger, VersionStatus
+from bot.services.records import (
+    AuditEntry,
+    GuildSettings,
+    LiveReply,
+    ModelVersion,
+    Status,
+    Submission,
+    Trigger,
+    VersionStatus,
+)
 from bot.services.store.audit import AuditLog
 from bot.services.store.db import Database, Synchronous
+from bot.services.store.keeps import KeepStore
+from bot.services.store.live_replies import LiveReplies
+from bot.services.store.serving import ServingStore
 from bot.services.store.settings import SettingsStore
 from bot.services.store.submissions import DAY_SECONDS, SubmissionStore
 from bot.services.store.versions import VersionStore
 
-__all__ = ["DAY_SECONDS", "AuditEntry", "GuildSettings", "ModelVersion", "Status", "Store", "Submission",
-           "Trigger", "VersionStatus"]
+__all__ = ["DAY_SECONDS", "AuditEntry", "GuildSettings", "LiveReply", "ModelVersion", "Status", "Store",
+           "Submission", "Trigger", "VersionStatus"]
 
 
 class Store:
@@ -30,6 +43,9 @@ class Store:
         self.versions = VersionStore(db)
         self.settings = SettingsStore(db)
         self.audit = AuditLog(db)
+        self.live_replies = LiveReplies(db)
+        self.keeps = KeepStore(db, self.names)
+        self.serving = ServingStore(db)
 
     @classmethod
     async def open(cls, path: str | Path, *, daily_limit: int | None = 20,

@@ -34,12 +34,13 @@ class AuditLog:
         async with self._db.transaction() as db:
             return await insert_audit(db, guild_id, actor_id, action, details or {}, self._db.now())
 
-    async def recent(self, guild_id: int, limit: int | None = 50) -> list[AuditEntry]:
-        """A guild's audit log, newest first."""
+    async def recent(self, guild_id: int, limit: int | None = 50, action: str | None = None) -> list[AuditEntry]:
+        """A guild's audit log, newest first, optionally of one action (``/settings`` shows who
+        last changed the settings)."""
         rows = await self._db.fetch(
             "SELECT id, guild_id, actor_id, action, details, created_at FROM audit_log"
-            " WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
-            (guild_id, sql_limit(limit)),
+            " WHERE guild_id = ? AND (? IS NULL OR action = ?) ORDER BY id DESC LIMIT ?",
+            (guild_id, action, action, sql_limit(limit)),
         )
         return [AuditEntry(r["id"], r["guild_id"], r["actor_id"], r["action"],
                            json.loads(r["details"]), r["created_at"]) for r in rows]

@@ -83,7 +83,53 @@ CREATE INDEX submissions_untrained ON submissions (guild_id)
     WHERE status = 'approved' AND first_trained_version IS NULL;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+# v3: the /retrain replies being kept up to date, so a restart after a crash can tell each one
+# that its fine-tune was interrupted. An interaction token lets its holder edit that one reply
+# for 15 minutes and nothing else; rows are deleted once the reply shows its final state (and
+# expired ones at the next start).
+_V3 = """
+CREATE TABLE live_replies (
+    interaction_id INTEGER PRIMARY KEY,
+    guild_id       INTEGER NOT NULL,
+    application_id INTEGER NOT NULL,
+    token          TEXT NOT NULL CHECK (length(token) BETWEEN 1 AND 500),
+    message_id     INTEGER NOT NULL,
+    created_at     REAL NOT NULL
+);
+"""
+
+# v4: how strongly a server's fine-tunes pull its model toward its names (model/strength.py).
+_V4 = """
+ALTER TABLE guild_settings ADD COLUMN strength TEXT NOT NULL DEFAULT 'normal'
+    CHECK (strength IN ('subtle', 'normal', 'strong'));
+"""
+
+# v5: members keeping generated names (one row per member and name: several members keeping
+# the same name are votes, and the name itself is one submission), and a moderator's choice of
+# the version that serves a server (``/models use``). ``newest_then`` is the newest promoted
+# version when the choice was made: the choice holds until a newer version is promoted.
+_V5 = """
+CREATE TABLE keeps (
+    id         INTEGER PRIMARY KEY,
+    guild_id   INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    member_id  INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (guild_id, name, member_id),
+    FOREIGN KEY (guild_id, name) REFERENCES submissions (guild_id, name)
+);
+
+CREATE TABLE served_versions (
+    guild_id    INTEGER PRIMARY KEY,
+    version     INTEGER CHECK (version IS NULL OR version >= 1),
+    newest_then INTEGER,
+    chosen_by   INTEGER NOT NULL,
+    chosen_at   REAL NOT NULL,
+    FOREIGN KEY (guild_id, version) REFERENCES model_versions (guild_id, version)
+);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

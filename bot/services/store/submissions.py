@@ -17,7 +17,8 @@ from bot.errors import DailyLimitReached, DuplicateName, KnownDinosaur, NotFound
 from bot.services.records import Status, Submission
 from bot.services.store.audit import insert_audit
 from bot.services.store.db import Database, is_unique_violation, sql_limit
-from model.vocab import normalize_name
+from model.errors import InvalidName
+from model.vocab import normalize_name, normalize_prefix
 
 DAY_SECONDS = 24 * 60 * 60
 _SQLITE_MIN, _SQLITE_MAX = -(2**63), 2**63 - 1  # an INTEGER column's range
@@ -102,6 +103,28 @@ class SubmissionStore:
         (row,) = rows
         return Submission(row["id"], guild_id, name, user_id, now, Status(row["status"]))
 
+    async def insert_within(self, db: aiosqlite.Connection, guild_id: int, user_id: int, name: str,
+                            now: float) -> Submission:
+        """:meth:`submit`'s insert (daily limit, review status) inside the caller's transaction.
+
+        For a write that adds a name together with rows of its own (a kept name and its first
+        keep). ``name`` must already be normalised and checked against the known dinosaurs;
+        raises :class:`DailyLimitReached`. Call :meth:`remember` after the commit.
+        """
+        limit = -1 if self.daily_limit is None else self.daily_limit
+        params = {"guild": guild_id, "name": name, "user": user_id, "now": now,
+                  "since": now - DAY_SECONDS, "limit": limit}
+        rows = await db.execute_fetchall(_SUBMIT_SQL, params)
+        if not rows:
+            raise await self._limit_error(db, guild_id, user_id, now)
+        (row,) = rows
+        return Submission(row["id"], guild_id, name, user_id, now, Status(row["status"]))
+
+    def remember(self, guild_id: int, name: str) -> None:
+        """Add a name committed by another part of the store to the in-memory avoid-set."""
+        if guild_id in self._submitted:
+            self._submitted[guild_id].add(name)
+
     async def _limit_error(self, db: aiosqlite.Connection, guild_id: int, user_id: int,
                            now: float) -> DailyLimitReached:
         """Say when the member's count in the window drops below the limit again.
@@ -170,6 +193,21 @@ class SubmissionStore:
             f"SELECT {_COLUMNS} FROM submissions WHERE {where} ORDER BY id DESC LIMIT ?",
             (*params, sql_limit(limit)))
         return [_submission(r) for r in rows]
+
+    async def starting_with(self, guild_id: int, prefix: str, limit: int = 25) -> list[str]:
+        """Names of a guild that are not removed and start with ``prefix`` (a–z), alphabetically.
+
+        What ``/names remove`` suggests while a moderator types. ``prefix`` is normalised, so
+        LIKE's wildcards cannot occur in it; anything else gives no names.
+        """
+        try:
+            start = normalize_prefix(prefix)
+        except InvalidName:
+            return []
+        rows = await self._db.fetch(
+            "SELECT name FROM submissions WHERE guild_id = ? AND status <> 'removed' AND name LIKE ?"
+            " ORDER BY name LIMIT ?", (guild_id, start + "%", sql_limit(limit)))
+        return [r["name"] for r in rows]
 
     async def count(self, guild_id: int, status: Status | str | None = None) -> int:
         """How many submissions a guild has, optionally of one status."""

@@ -30,6 +30,7 @@ class Failure:
 
     count: int
     reason: str
+    error_id: str | None  # for a failure on a bug: the id its traceback is logged under
     retry_at: float  # the service clock's time (unix seconds) before which it is not scheduled
 
 
@@ -51,7 +52,8 @@ class Scheduler:
             count = self._failures[guild_id].count + 1 if guild_id in self._failures else 1
             wait = min(settings.max_retry_minutes, settings.retry_minutes * 2 ** (count - 1)) * 60.0
             reason = job.outcome.reason if job.outcome else "failed"
-            self._failures[guild_id] = Failure(count, reason, self.service.now() + wait)
+            error_id = job.outcome.error_id if job.outcome else None
+            self._failures[guild_id] = Failure(count, reason, error_id, self.service.now() + wait)
             log.warning("guild %d: fine-tune failed %d time(s) in a row; the schedule tries again in %.0f min",
                         guild_id, count, wait / 60)
 

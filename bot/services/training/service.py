@@ -46,12 +46,11 @@ from bot.services.training.fine_tune import (
     gil_switch_interval,
     judge,
     run_fine_tune,
-    split_holdout,
 )
 from bot.services.training.jobs import JobStatus, NotEnoughNames, Outcome, TrainingJob
 from bot.services.training.scheduler import Scheduler
 from bot.services.training.settings import TrainingSettings
-from model import NameModel, Progress, save_checkpoint
+from model import NameModel, Progress, save_checkpoint, split_holdout
 
 log = logging.getLogger(__name__)
 
@@ -185,12 +184,12 @@ class TrainingService:
                 continue
             try:
                 await self._run(job)
-            except DinoBotError as exc:
+            except DinoBotError as exc:  # deliberate (e.g. names removed meanwhile): its text is for people
                 job.finish(JobStatus.FAILED, Outcome(False, str(exc)))
-            except Exception as exc:
+            except Exception as exc:  # people get plain words or an id to quote; the traceback goes to the log
                 error_id = secrets.token_hex(4)
                 log.exception("guild %d: fine-tune #%d failed (error id %s)", job.guild_id, job.id, error_id)
-                job.finish(JobStatus.FAILED, Outcome(False, failure_reason(exc, error_id)))
+                job.finish(JobStatus.FAILED, failure_outcome(exc, error_id))
             finally:
                 self.scheduler.record(job)
                 self._forget(job)
@@ -231,10 +230,11 @@ class TrainingService:
         sample = await self.store.names.training_sample(guild_id, cap, round(s.recent_share * cap))
         current = await self.registry.get(guild_id)
         train, held = split_holdout(sample.names, s.holdout_fraction, s.min_holdout)
+        strength = (await self.store.settings.get(guild_id)).strength
         log.info("guild %d: fine-tuning on %d of its %d approved names (%d new)", guild_id,
                  len(sample.names), have, sample.new)
-        return TrainingPlan(guild_id, current, self.registry.base.model, train, held,
-                            held + await self._base_samples(), self._replay, sample.new,
+        return TrainingPlan(guild_id, current, self.registry.base.model, tuple(train), tuple(held),
+                            await self._base_samples(), self._replay, sample.new, strength,
                             replay_seed=s.base_val_seed + 1)
 
     async def _base_samples(self) -> tuple[str, ...]:
@@ -266,17 +266,16 @@ class TrainingService:
                should_stop: Callable[[], bool]) -> TrainingRun:
         """The blocking fine-tune (training thread). Tests override it to fake a NaN result."""
         s = self.settings
-        config = s.train_config
-        if s.time_budget is not None:  # TrainConfig's budget is per network: split it
-            config = replace(config, time_budget=s.time_budget / len(plan.current.model.members))
-        return run_fine_tune(plan, config, s.replay_ratio, s.outcome_samples, progress, should_stop)
+        return run_fine_tune(plan, s.train_config, s.replay_ratio, s.outcome_samples, progress, should_stop,
+                             time_budget=s.time_budget)
 
     # ------------------------------------------------------------------ judging and promoting
 
     async def _conclude(self, job: TrainingJob, plan: TrainingPlan, run: TrainingRun,
                         started: float) -> Outcome:
         """Judge the run; record it as discarded, or promote it (file, then row, then swap)."""
-        promote, reason = judge(run.val_before, run.fit.val_loss, self.settings.tolerance)
+        verdict = judge(run, plan.strength, self.settings.tolerance)
+        promote, reason = verdict.promote, verdict.reason
         record = dict(
             trigger=job.trigger, started_at=started, parent_version=plan.current.version,
             names_used=len(plan.all_names), train_loss_before=run.train_before,
@@ -321,19 +320,15 @@ class TrainingService:
             raise
 
 
-def failure_reason(error: Exception, error_id: str) -> str:
-    """Why a fine-tune failed, for the admin: what happened in plain words, never the raw
-    exception text (which can hold paths and internals), and the id the log has it under."""
+def failure_outcome(error: Exception, error_id: str) -> Outcome:
+    """How a fine-tune that raised ends for the admin. Trouble with the machine is said in plain
+    words (the operator can act on it); anything else is a bug, shown only as an id to quote.
+    Never the raw exception text, which can hold paths and internals."""
     if isinstance(error, MemoryError):
-        what = "the bot ran out of memory"
-    elif isinstance(error, OSError) and error.errno == errno.ENOSPC:
-        what = "the new model could not be saved because the disk is full"
-    elif isinstance(error, OSError):
-        what = "the new model could not be saved"
-    else:
-        what = "of an unexpected problem on our side"
-    return (f"failed because {what} (error id {error_id}); the model is unchanged and the bot's "
-            "operator can find the details in the log")
+        return Outcome(False, "failed because the bot ran out of memory")
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return Outcome(False, "failed because the disk is full, so the new model could not be saved")
+    return Outcome(False, "failed because of an unexpected error", error_id=error_id)
 
 
 def _with(outcome: Outcome, version: int, seconds: float) -> Outcome:

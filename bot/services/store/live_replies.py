@@ -1,0 +1,35 @@
+"""Replies the bot is still editing, remembered so a restart can finish them.
+
+A ``/retrain`` reply shows live progress. If the process dies, nothing else would ever edit it
+again: it would show "2 %" and a Cancel button for good. So the reply is recorded when it starts
+(before its first progress edit) and forgotten once it shows its final state; whatever is still
+here at the next start was interrupted.
+"""
+from __future__ import annotations
+
+from bot.services.records import LiveReply
+from bot.services.store.db import Database
+
+
+class LiveReplies:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def remember(self, reply: LiveReply) -> None:
+        async with self._db.transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO live_replies (interaction_id, guild_id, application_id, token,"
+                " message_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (reply.interaction_id, reply.guild_id, reply.application_id, reply.token, reply.message_id,
+                 reply.created_at))
+
+    async def forget(self, interaction_id: int) -> None:
+        async with self._db.transaction() as db:
+            await db.execute("DELETE FROM live_replies WHERE interaction_id = ?", (interaction_id,))
+
+    async def all(self) -> list[LiveReply]:
+        """Every remembered reply, oldest first."""
+        rows = await self._db.fetch(
+            "SELECT interaction_id, guild_id, application_id, token, message_id, created_at"
+            " FROM live_replies ORDER BY created_at, interaction_id")
+        return [LiveReply(*row) for row in rows]
