@@ -34,8 +34,9 @@ VALID_NAME = re.compile(r"[a-z]{3,32}")
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 NAMEISH = st.from_regex(r"\s?[A-Za-z]{1,40}\s?", fullmatch=True)  # reaches the paths that store names
 BUTTON_IDS = st.one_of(
-    st.builds("dino:more:{}:{}:{}".format, st.from_regex(r"[a-z]{0,31}", fullmatch=True),
-              st.integers(0, 99), st.integers(0, 999)),
+    st.builds("dino:more:{}:{}:{}{}".format, st.from_regex(r"[a-z]{0,31}", fullmatch=True),
+              st.integers(0, 99), st.integers(0, 999), st.sampled_from(["", ":p"])),
+    st.builds("dino:{}:{}".format, st.sampled_from(["keep", "meaning"]), st.from_regex(r"[a-z]{1,32}", fullmatch=True)),
     st.builds("dino:review:{}:{}".format, st.sampled_from(["approve", "reject"]), st.integers(0, 10**19 - 1)),
     st.builds("dino:retrain:cancel:{}".format, st.integers(0, 10**20)),
 )

@@ -607,6 +607,8 @@ async def test_submitted_names_are_one_shared_live_read_only_view(tmp_path):
         await store.names.submit(1, 11, "zorgodon")
         assert "zorgodon" in view and len(view) == 2  # live: no snapshot was taken
         assert not hasattr(view, "add") and not hasattr(view, "discard")  # and read-only
+        await store.keeps.keep(1, 12, "Keptosaurus")  # a ⭐ Keep adds the name through the same set
+        assert "keptosaurus" in view and len(view) == 3
     finally:
         await store.close()
 

@@ -123,7 +123,7 @@ class SubmissionStore:
     def remember(self, guild_id: int, name: str) -> None:
         """Add a name committed by another part of the store to the in-memory avoid-set."""
         if guild_id in self._submitted:
-            self._submitted[guild_id].add(name)
+            self._submitted[guild_id][name] = None
 
     async def _limit_error(self, db: aiosqlite.Connection, guild_id: int, user_id: int,
                            now: float) -> DailyLimitReached:
