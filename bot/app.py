@@ -73,6 +73,7 @@ class DinoBot(commands.Bot):
         self._services_opened = False
         self.last_interaction = 0.0  # time.monotonic() of the newest interaction: training yields to it
         self.submit_rate = MemberRate(*config.submit_rate)  # /submit and ⭐ Keep share it
+        self.generate_rate = MemberRate(*config.generate_rate)  # /dinoname and 🔁 More share it
 
     async def open_services(self) -> None:
         """Open every local resource, each failure a one-line :class:`~bot.errors.StartupError`.

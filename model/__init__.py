@@ -19,7 +19,7 @@ from .recipes import (
     replay_samples,
     train_model,
 )
-from .sampling import Sample, sample_names, score_name, score_names
+from .sampling import MAX_SAMPLES, NameRequest, Sample, sample_many, sample_names, score_name, score_names
 from .strength import DEFAULT_STRENGTH, STRENGTHS, Strength, get_strength
 from .training import Progress, TrainConfig
 from .vocab import ALPHABET, MAX_NAME_LEN, MIN_NAME_LEN, normalize_name, normalize_prefix
@@ -27,10 +27,10 @@ from .vocab import ALPHABET, MAX_NAME_LEN, MIN_NAME_LEN, normalize_name, normali
 __all__ = [
     "ALPHABET", "BASE_CHECKPOINT", "CharModel", "CheckpointError", "CorpusError", "DEFAULT_MEMBERS",
     "DEFAULT_MODEL", "DEFAULT_TRAINING", "FINE_TUNING", "FitResult", "InvalidName", "MAX_NAME_LEN",
-    "MIN_NAME_LEN", "ModelConfig", "ModelError", "NameModel", "Progress", "Sample", "TrainConfig",
-    "corpus_dir", "evaluate", "fine_tune", "load_checkpoint", "normalize_name", "normalize_prefix",
-    "read_names", "remove_stale_temp_files", "replay_samples", "sample_names", "save_checkpoint", "score_name",
-    "score_names", "train_model", "train_path", "val_path",
+    "MAX_SAMPLES", "MIN_NAME_LEN", "ModelConfig", "ModelError", "NameModel", "NameRequest", "Progress", "Sample",
+    "TrainConfig", "corpus_dir", "evaluate", "fine_tune", "load_checkpoint", "normalize_name", "normalize_prefix",
+    "read_names", "remove_stale_temp_files", "replay_samples", "sample_many", "sample_names", "save_checkpoint",
+    "score_name", "score_names", "train_model", "train_path", "val_path",
     "DEFAULT_STRENGTH", "STRENGTHS", "Strength", "get_strength", "Losses", "Verdict", "decide_promotion",
     "split_holdout",
 ]

@@ -75,7 +75,7 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
               replay_names: Sequence[str] | None = None, replay_ratio: float | None = None,
               train_config: TrainConfig | None = None, progress: ProgressFn | None = None,
               should_stop: StopFn | None = None, *, strength: str | Strength = DEFAULT_STRENGTH,
-              seed: int = 0) -> FitResult:
+              seed: int = 0, time_budget: float | None = None) -> FitResult:
     """A fine-tuned copy of ``model`` (the original is never modified).
 
     Each epoch trains on the ``new_names`` plus ``replay_ratio`` times as many replayed names,
@@ -84,7 +84,9 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
     repeat within an epoch, and how many epochs. ``replay_ratio`` and ``train_config``, when
     given, override it (and each epoch is then one plain pass). ``val_names`` are scored every
     epoch for progress and the result; whether they also choose the weights is the config's
-    ``keep_best`` (a strength keeps the last epoch's).
+    ``keep_best`` (a strength keeps the last epoch's). ``time_budget`` bounds the seconds of
+    training of the whole fine-tune: it is split evenly between the members and checked after
+    each epoch, so a big corpus or a slow machine ends with the weights reached so far.
 
     The n-gram part, if any, becomes the base counts plus the counts of ``new_names``, and the
     mixing weights are kept. A count model cannot forget, so without the new counts it would
@@ -99,6 +101,8 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
     repeats, config = recipe.schedule(len(new_names), seed)
     if train_config is not None:
         repeats, config = 1, train_config
+    if time_budget is not None:
+        config = replace(config, time_budget=time_budget / len(model.members))
     ratio = recipe.replay_ratio if replay_ratio is None else replay_ratio
     new = list(new_names) * repeats
     per_epoch = max(1, round(ratio * len(new)))

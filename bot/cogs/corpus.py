@@ -12,6 +12,7 @@ Who sees what
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from typing import TYPE_CHECKING, Literal
@@ -83,13 +84,9 @@ def names_embed(guild_name: str, status: ListStatus, total: int, latest: list[Su
     return embed
 
 
-def names_file(status: ListStatus, names: list[Submission]) -> discord.File:
-    """One name per line, alphabetical: a corpus file ``model`` can read. ``all`` adds a status column."""
-    if status == "all":
-        lines = [f"{sub.name}\t{sub.status}" for sub in names]
-    else:
-        lines = [sub.name for sub in names]
-    return discord.File(io.BytesIO(("\n".join(lines) + "\n").encode("utf-8")), filename=NAMES_FILE)
+def names_file(text: str) -> discord.File:
+    """The whole list as ``names.txt`` (the store's export: a corpus file ``model`` can read)."""
+    return discord.File(io.BytesIO(text.encode("utf-8")), filename=NAMES_FILE)
 
 
 # ---------------------------------------------------------------------- /names top
@@ -147,16 +144,30 @@ class Corpus(commands.Cog):
             raise app_commands.CheckFailure(
                 "Only moderators (Manage Server) can list pending, rejected or removed names; "
                 "everyone can list the approved ones.")
+        if file:  # the whole list of a big server takes seconds: acknowledge within Discord's 3 s first
+            await interaction.response.defer(ephemeral=private, thinking=True)
+        try:
+            embed, text = await self._list(interaction, guild_id, status, file)
+        except Exception:
+            if file:  # the error handler answers privately; don't leave "thinking…" behind
+                with contextlib.suppress(discord.HTTPException):
+                    await interaction.delete_original_response()
+            raise
+        if file:
+            await interaction.edit_original_response(embed=embed, attachments=[names_file(text)] if text else [])
+        else:
+            await interaction.response.send_message(embed=embed, ephemeral=private)
+
+    async def _list(self, interaction: discord.Interaction, guild_id: int, status: ListStatus,
+                    file: bool) -> tuple[discord.Embed, str]:
+        """The embed (count and newest names) and, if asked for, the whole list as text."""
         store = self.bot.store
         wanted = None if status == "all" else status
         total = await store.names.count(guild_id, wanted)
         latest = await store.names.recent(guild_id, wanted, limit=LATEST_SHOWN)
         guild_name = interaction.guild.name if interaction.guild else "this server"
-        embed = names_embed(guild_name, status, total, latest)
-        attachments = []
-        if file and total:
-            attachments.append(names_file(status, await store.names.list(guild_id, wanted)))
-        await interaction.response.send_message(embed=embed, files=attachments, ephemeral=private)
+        text = await store.names.export(guild_id, wanted) if file and total else ""
+        return names_embed(guild_name, status, total, latest), text
 
     @names.command(name="top", description="This server's favourite names: the most kept first")
     @in_server()

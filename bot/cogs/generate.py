@@ -3,6 +3,13 @@
 Every control on a reply is a dynamic item whose state is in its custom id, so replies keep
 working after a restart. ``/dinoname prefix:`` suggests names as the member types (the
 suggestions service; junk gets no suggestions), and ``private:True`` answers privately.
+
+Every way of generating names spends the member's one generation budget
+(``DINOBOT_GENERATE_PER_30S``, ``bot.generate_rate``): ``/dinoname`` and each 🔁 More press
+alike. 🔁 More never adds a message to the channel: pressed by the member who asked, it replaces
+the names in that message; pressed by anyone else, it answers them privately (with a More of
+their own, which then edits that private answer). A busy channel so sees one message per
+``/dinoname``, however often its button is pressed.
 """
 from __future__ import annotations
 
@@ -22,7 +29,6 @@ from bot.cogs.meaning import meaning_component
 from bot.services import charts
 from bot.services.generation import MAX_COUNT, TEMPERATURE_RANGE, Generated
 from bot.services.records import ModelVersion, VersionStatus
-from bot.ui.checks import generate_cooldown
 from bot.ui.components import JSON, Prebuilt, prototype
 from bot.ui.look import CHOICE_NAME, CHOICES, DINO_GREEN, EMBED_DESCRIPTION, fit, model_label, when
 from bot.ui.replies import report_error
@@ -77,7 +83,7 @@ class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=MORE_TEMPLA
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
             cog: Generate = interaction.client.get_cog(Generate.__cog_name__)  # type: ignore[assignment]
-            await cog.send_names(interaction, self.prefix, self.count, self.temperature, self.private)
+            await cog.more(interaction, self.prefix, self.count, self.temperature, self.private)
         except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
             await report_error(interaction, error)
 
@@ -110,24 +116,47 @@ def history_points(versions: list[ModelVersion], served: int | None) -> list[cha
                                 v.status is VersionStatus.PROMOTED, v.version == served) for v in versions]
 
 
+def asked_by(message: discord.Message | None) -> int | None:
+    """Who ran the command (or pressed the button) that created ``message``, if Discord says."""
+    metadata = message.interaction_metadata if message is not None else None
+    return metadata.user.id if metadata is not None else None
+
+
 class Generate(commands.Cog):
     def __init__(self, bot: DinoBot) -> None:
         self.bot = bot
 
-    async def send_names(self, interaction: discord.Interaction, prefix: str, count: int,
-                         temperature: float, private: bool = False) -> None:
+    async def _names(self, interaction: discord.Interaction, prefix: str, count: int, temperature: float,
+                     private: bool) -> tuple[discord.Embed, Prebuilt]:
+        """Spend the member's budget, then invent: the one way any command or button gets names."""
+        self.bot.generate_rate.use(interaction.user.id)  # raises CommandOnCooldown, worded by report_error
         result = await self.bot.generator.generate(interaction.guild_id, prefix, count, temperature)
         components = reply_components(result, count, temperature, private=private,
                                       in_server=interaction.guild_id is not None)
-        await interaction.response.send_message(embed=names_embed(result, bool(self.bot.known_names)),
-                                                view=components, ephemeral=private)  # type: ignore[arg-type]
+        return names_embed(result, bool(self.bot.known_names)), components
+
+    async def send_names(self, interaction: discord.Interaction, prefix: str, count: int,
+                         temperature: float, private: bool = False) -> None:
+        embed, components = await self._names(interaction, prefix, count, temperature, private)
+        await interaction.response.send_message(embed=embed, view=components,  # type: ignore[arg-type]
+                                                ephemeral=private)
+
+    async def more(self, interaction: discord.Interaction, prefix: str, count: int, temperature: float,
+                   private: bool) -> None:
+        """🔁 More: new names in place for the member who asked, privately for anyone else."""
+        mine = asked_by(interaction.message) == interaction.user.id
+        embed, components = await self._names(interaction, prefix, count, temperature, private or not mine)
+        if mine:
+            await interaction.response.edit_message(embed=embed, view=components)  # type: ignore[arg-type]
+        else:
+            await interaction.response.send_message(embed=embed, view=components,  # type: ignore[arg-type]
+                                                    ephemeral=True)
 
     @app_commands.command(name="dinoname", description="Invent new dinosaur names")
     @app_commands.describe(prefix="Letters the names start with, e.g. tyr (suggestions appear as you type)",
                            count=f"How many names (1–{MAX_COUNT})",
                            temperature="Below 1: safer names; above 1: wilder ones (default 1)",
                            private="Only you see the names (default: everyone in the channel)")
-    @generate_cooldown()
     async def dinoname(self, interaction: discord.Interaction, prefix: app_commands.Range[str, 0, 31] = "",
                        count: app_commands.Range[int, 1, MAX_COUNT] = 1,
                        temperature: app_commands.Range[float, TEMPERATURE_RANGE[0], TEMPERATURE_RANGE[1]] = 1.0,

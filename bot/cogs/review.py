@@ -18,7 +18,7 @@ from discord.ext import commands
 from bot.cogs.corpus import how_dinosaur_like
 from bot.services.records import AuditEntry, GuildSettings, Status, Submission
 from bot.ui.checks import admin_only, is_admin
-from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, fit, when
+from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, EMBED_FIELD, fit, when
 from bot.ui.replies import report_error, send_ephemeral
 
 if TYPE_CHECKING:
@@ -135,9 +135,15 @@ def settings_embed(bot: DinoBot, settings: GuildSettings, pending: int,
     else:
         schedule = (f"**On**: fine-tuned automatically once {training.min_new_names} new approved names "
                     f"have arrived (checked every {training.schedule_minutes:g} min).")
+    if (failure := bot.trainer.scheduler.failure(settings.guild_id)) is not None:
+        schedule += f"\n⚠️ The last fine-tune {failure.reason}"
+        schedule += f" (error id `{failure.error_id}`)." if failure.error_id else "."
+        if settings.schedule_enabled and training.schedule_minutes > 0:
+            schedule += f" The schedule tries again {when(failure.retry_at)}; `/retrain` tries now."
     embed = discord.Embed(title="⚙️ DinoBot settings for this server", colour=DINO_GREEN)
-    embed.add_field(name="Review (`review`)", value=review, inline=False)
-    embed.add_field(name="Scheduled fine-tuning (`scheduled_training`)", value=schedule, inline=False)
+    embed.add_field(name="Review (`review`)", value=fit(review, EMBED_FIELD), inline=False)
+    embed.add_field(name="Scheduled fine-tuning (`scheduled_training`)", value=fit(schedule, EMBED_FIELD),
+                    inline=False)
     embed.add_field(name="Strength (`strength`)", value=f"**{settings.strength.capitalize()}**: "
                     f"{STRENGTH_WORDS[settings.strength]}", inline=False)
     if last_change is not None:  # a mention in an embed is shown, never pinged

@@ -6,14 +6,17 @@ configured.
 
 Requests are batched: while one batch is being sampled (in a dedicated thread, so the event
 loop keeps answering), new requests queue up, and the next batch samples every queued request
-that shares a model, prefix and temperature in one call — the model advances all their names
-together. An idle generator starts a request at once, so batching never adds latency; under a
-burst of 200 requests it turns 200 sampling calls into a handful.
+that uses the same model in one call, whatever their prefixes and temperatures — the model
+advances all their names together, while each request keeps its own rows, prefix, temperature
+and its own server's exclusions (so one server never changes what another sees). An idle
+generator starts a request at once, so batching never adds latency; under a burst of 200
+requests it turns 200 sampling calls into a handful.
 
 The plain request (no prefix, temperature 1) is by far the most common, so for it the generator
 keeps a reservoir of names drawn ahead of time, per model, refilled in the sampling thread when
 it runs low. Each pooled name is handed out once; a promoted fine-tune gets a fresh pool (pools
-are keyed by the model object). A burst of plain requests is then answered without sampling.
+are keyed by the model object), which starts filling the moment it is swapped in. A burst of
+plain requests is then answered without sampling.
 """
 from __future__ import annotations
 
@@ -24,13 +27,23 @@ import time
 from collections import OrderedDict, defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import AbstractSet, Callable
 
 from bot.errors import DinoBotError
 from bot.services.records import ModelInfo
 from bot.services.registry import ModelRegistry, ServedModel
 from bot.services.store import Store
-from model import NameModel, Sample, normalize_prefix, sample_names, score_name
+from model import (
+    MAX_NAME_LEN,
+    InvalidName,
+    NameModel,
+    NameRequest,
+    Sample,
+    normalize_prefix,
+    sample_many,
+    sample_names,
+    score_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +54,11 @@ POOL_SIZE = 4096  # pre-drawn plain names kept per model (two bursts of 200 × 5
 POOL_REFILL = 256  # names drawn per refill call: short, so real requests never wait long
 MAX_POOLS = 8  # models with a reservoir (least recently used are dropped)
 QUIET_BEFORE_REFILL = 0.1  # s without requests before topping up a pool that is not low
+
+
+class BadOption(DinoBotError, ValueError):
+    """An option outside its range. Discord enforces the command's ranges, but a More button
+    made by an older version (its options live in its custom id) can still carry one."""
 
 
 @dataclass(frozen=True)
@@ -69,12 +87,13 @@ class _Request:
     prefix: str
     temperature: float
     count: int
-    avoid: frozenset[str]
+    avoid: AbstractSet[str]  # the server's live, shared name set: only ever asked `in`
     future: asyncio.Future = field(repr=False)
 
     @property
-    def key(self) -> tuple:
-        return (id(self.served.model), self.prefix, self.temperature)
+    def key(self) -> int:
+        """Requests for the same model share a sampling call, whatever their options."""
+        return id(self.served.model)
 
 
 class NameGenerator:
@@ -93,21 +112,26 @@ class NameGenerator:
         self._last_request = 0.0
         self._drainer: asyncio.Task | None = None
         self._closed = False
+        # A promoted fine-tune starts drawing its reservoir at once, so the first plain requests
+        # after a promotion do not all have to be sampled while the members wait.
+        registry.on_swap(lambda guild_id, served: self.prime(served.model))
 
     async def generate(self, guild_id: int | None, prefix: str | None = "", count: int = 1,
                        temperature: float = 1.0) -> Generated:
         """Up to ``count`` new names for this server (the base model in DMs, ``guild_id=None``).
 
-        Raises ``InvalidName`` for a bad prefix and ``ValueError`` for out-of-range options,
-        both with messages meant for the member.
+        Raises ``InvalidName`` for a bad prefix and :class:`BadOption` for out-of-range
+        options, both with messages meant for the member.
         """
         self._last_request = time.monotonic()
         prefix = normalize_prefix(prefix)
+        if len(prefix) >= MAX_NAME_LEN:  # checked here: in a shared batch it would fail every request
+            raise InvalidName(f"The prefix '{prefix}' leaves no room for a name of at most {MAX_NAME_LEN} letters.")
         if not 1 <= count <= MAX_COUNT:
-            raise ValueError(f"count must be 1–{MAX_COUNT}, not {count}")
+            raise BadOption(f"The count must be between 1 and {MAX_COUNT}, not {count}.")
         low, high = TEMPERATURE_RANGE
         if not low <= temperature <= high:
-            raise ValueError(f"temperature must be between {low} and {high}, not {temperature}")
+            raise BadOption(f"The temperature must be between {low} and {high}, not {temperature:g}.")
         if guild_id is None:
             served, taken = self._registry.base, frozenset()
         else:
@@ -153,7 +177,7 @@ class NameGenerator:
         self._pools.move_to_end(key)
         return self._pools[key][1]
 
-    def _from_pool(self, model: NameModel, count: int, avoid: frozenset[str]) -> list[Sample] | None:
+    def _from_pool(self, model: NameModel, count: int, avoid: AbstractSet[str]) -> list[Sample] | None:
         """``count`` pre-drawn names not in ``avoid``, or None if the pool is short."""
         names = self._pool(model)
         taken: list[Sample] = []
@@ -232,7 +256,7 @@ class NameGenerator:
 
 def _groups(batch: list[_Request]) -> list[list[_Request]]:
     """Requests that can share one sampling call, at most MAX_BATCH_NAMES names each."""
-    by_key: dict[tuple, list[list[_Request]]] = defaultdict(lambda: [[]])
+    by_key: dict[int, list[list[_Request]]] = defaultdict(lambda: [[]])
     for request in batch:
         chunks = by_key[request.key]
         if sum(r.count for r in chunks[-1]) + request.count > MAX_BATCH_NAMES:
@@ -247,18 +271,10 @@ def _draw_plain(model: NameModel, pooled: set[str]) -> list[Sample]:
 
 
 def _sample_group(group: list[_Request]) -> list[list[Sample]]:
-    """One sampling call for the whole group (sampling thread), dealt out in request order.
+    """One batched sampling call for the whole group (sampling thread), in request order.
 
-    The avoid-set is the union of the requests' sets: a name one server already has is also
-    skipped for another server sharing the model, which only costs a re-draw.
+    Every request filters its own rows by its own server's names only (``model.sample_many``),
+    so what one server already has never changes what another sees, even inside a batch.
     """
-    first = group[0]
-    avoid = first.avoid.union(*(r.avoid for r in group[1:])) if len(group) > 1 else first.avoid
-    total = sum(r.count for r in group)
-    samples = sample_names(first.served.model, total, prefix=first.prefix, temperature=first.temperature,
-                           avoid=avoid)
-    out, start = [], 0
-    for request in group:
-        out.append(samples[start : start + request.count])
-        start += request.count
-    return out
+    requests = [NameRequest(r.count, r.prefix, r.temperature, r.avoid) for r in group]
+    return sample_many(group[0].served.model, requests)

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from bot.errors import NotFound, VersionNotServable
 from bot.services.records import ModelInfo
@@ -80,6 +81,7 @@ class ModelRegistry:
         self._on_base: OrderedDict[int, None] = OrderedDict()  # guilds known to have none
         self._loading: dict[int, asyncio.Future[ServedModel]] = {}
         self._swaps: dict[int, int] = {}  # guild -> swaps so far: a load that saw fewer is stale
+        self._swap_listeners: list[Callable[[int, ServedModel], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -148,6 +150,15 @@ class ModelRegistry:
             self._models.move_to_end(guild_id)
             self._evict()
         log.info("guild %d now served version %s", guild_id, served.version)
+        for listener in list(self._swap_listeners):
+            try:
+                listener(guild_id, served)
+            except Exception:  # a listener's bug must not undo a promotion
+                log.exception("a swap listener failed for guild %d", guild_id)
+
+    def on_swap(self, listener: Callable[[int, ServedModel], None]) -> None:
+        """Call ``listener(guild_id, served)`` on the event loop after every swap_in."""
+        self._swap_listeners.append(listener)
 
     async def use(self, guild_id: int, version: int | None, actor_id: int) -> ServedModel:
         """Serve an earlier promoted ``version`` (None: the base model) from now on; audited.

@@ -54,25 +54,14 @@ def admin_only() -> Callable:
     return decorator
 
 
-def _cooldown(kind: str) -> Callable[[discord.Interaction], app_commands.Cooldown | None]:
-    def factory(interaction: discord.Interaction) -> app_commands.Cooldown | None:
-        bot: DinoBot = interaction.client  # type: ignore[assignment]
-        rate, per = getattr(bot.config, f"{kind}_rate")
-        return app_commands.Cooldown(rate, per)
-    return factory
-
-
-def generate_cooldown() -> Callable:
-    """Per-user rate limit on name generation (DINOBOT_GENERATE_PER_30S)."""
-    return app_commands.checks.dynamic_cooldown(_cooldown("generate"), key=lambda i: i.user.id)
-
-
 class MemberRate:
     """A per-member rate limit that a command and buttons share.
 
     discord.py's cooldown decorators keep their buckets private to one command; ``/submit`` and
     the ⭐ Keep buttons add names alike, so they draw on one bucket per member, and neither
-    can be used to get round the other's limit.
+    can be used to get round the other's limit. So do ``/dinoname`` and 🔁 More, which both
+    generate names: with separate buckets, 40 of 40 More presses were answered after a member's
+    ``/dinoname`` budget was spent (issue 8).
     """
 
     PRUNE_AT = 10_000  # members tracked before idle buckets are dropped

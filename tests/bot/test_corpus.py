@@ -21,6 +21,14 @@ async def reply_of(handle) -> dict:
     return response["data"]
 
 
+async def listing_of(handle) -> dict:
+    """``/names list file:True``: deferred at once (Discord's 3 s), then the reply is edited in."""
+    response = await handle.response()
+    assert response["type"] == 5, response
+    await handle.wait_for_edits(1)
+    return handle.original.to_payload()
+
+
 def is_ephemeral(data: dict) -> bool:
     return bool(data.get("flags", 0) & EPHEMERAL)
 
@@ -174,7 +182,7 @@ async def test_names_list_shows_the_latest_20_and_the_file_holds_all(dino):
     names = [f"listo{chr(97 + i // 26)}{chr(97 + i % 26)}saurus" for i in range(30)]
     await add_names(dino, GUILD_A, names)
     handle = await dino.fake.slash("names list", {"file": True}, user=MEMBER)
-    data = await reply_of(handle)
+    data = await listing_of(handle)
     embed = data["embeds"][0]
     assert embed["description"].startswith("**30** approved names")
     assert listed(embed) == names[::-1][:20]
@@ -185,9 +193,41 @@ async def test_names_list_shows_the_latest_20_and_the_file_holds_all(dino):
     dino.fake.assert_clean()
 
 
+async def test_the_whole_list_is_read_only_after_discord_has_its_acknowledgement(dino, monkeypatch):
+    """Issue 8: with 500k names the list took ~5 s, past Discord's 3 s, and the member got
+    nothing. Whatever the size, the interaction is deferred before the list is read."""
+    names = [f"deferro{chr(97 + i // 26)}{chr(97 + i % 26)}saurus" for i in range(30)]
+    await add_names(dino, GUILD_A, names)
+    export, seen = dino.bot.store.names.export, []
+
+    async def watched_export(*args):
+        seen.extend(h.response_type for h in dino.fake.interactions.values() if h.payload["type"] == 2)
+        return await export(*args)
+
+    monkeypatch.setattr(dino.bot.store.names, "export", watched_export)
+    handle = await dino.fake.slash("names list", {"file": True}, user=MEMBER)
+    data = await listing_of(handle)
+    assert seen == [5]  # acknowledged (deferred) before the export began
+    assert not is_ephemeral(data) and handle.original.attachments[0].text() == "\n".join(sorted(names)) + "\n"
+    dino.fake.assert_clean()
+
+
+async def test_the_names_file_is_read_in_chunks_and_misses_nothing(dino, monkeypatch):
+    from bot.services.store import submissions
+    monkeypatch.setattr(submissions, "EXPORT_CHUNK", 7)
+    names = [f"chunko{chr(97 + i // 26)}{chr(97 + i % 26)}saurus" for i in range(30)]
+    await add_names(dino, GUILD_A, names)
+    await dino.bot.store.names.set_status(GUILD_A, names[3], "removed", ADMIN.id)
+    store = dino.bot.store.names
+    assert await store.export(GUILD_A, "approved") == "".join(f"{n}\n" for n in sorted(names) if n != names[3])
+    every = await store.export(GUILD_A)
+    assert every.splitlines() == [f"{n}\t{'removed' if n == names[3] else 'approved'}" for n in sorted(names)]
+    assert await store.export(GUILD_B) == ""
+
+
 async def test_names_list_when_empty(dino):
     handle = await dino.fake.slash("names list", {"file": True}, guild=GUILD_B, user=MEMBER)
-    data = await reply_of(handle)
+    data = await listing_of(handle)
     assert "No approved names yet" in data["embeds"][0]["description"]
     assert handle.original.attachments == []
     dino.fake.assert_clean()
@@ -199,11 +239,11 @@ async def test_other_statuses_are_for_moderators_and_private(dino):
     refused = await reply_of(await dino.fake.slash("names list", {"status": "removed"}, user=MEMBER))
     assert is_ephemeral(refused) and "Only moderators" in refused["content"]
     handle = await dino.fake.slash("names list", {"status": "removed", "file": True}, user=ADMIN)
-    data = await reply_of(handle)
+    data = await listing_of(handle)
     assert is_ephemeral(data) and listed(data["embeds"][0]) == ["goneosaurus"]
     assert handle.original.attachments[0].text() == "goneosaurus\n"
     every = await dino.fake.slash("names list", {"status": "all", "file": True}, user=ADMIN)
-    data = await reply_of(every)
+    data = await listing_of(every)
     assert data["embeds"][0]["description"].startswith("**2** names")
     assert "· removed" in data["embeds"][0]["description"]
     assert every.original.attachments[0].text() == "goneosaurus\tremoved\nkeptosaurus\tapproved\n"

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from model import sample_names
-from tests.support.harness import GUILD_A, GUILD_B, MEMBER
+from tests.support.harness import GUILD_A, GUILD_B, MEMBER, OTHER_MEMBER
 from tests.support.wording import assert_sentence
 
 EPHEMERAL = 64
+UPDATE_MESSAGE = 7
 
 
 def embed_names(message_or_data) -> list[str]:
@@ -102,6 +103,49 @@ async def test_dinoinfo_describes_the_base_model(dino):
     assert fields["Model"] == "The base model" and fields["Network"] == "3 × LSTM-64 + 6-gram"
     assert "nats/letter" in fields["Validation loss"]  # the one place the unit is shown
     assert "DinoBot" in reply["data"]["embeds"][0]["footer"]["text"]
+
+
+async def test_more_edits_in_place_for_the_asker_and_answers_anyone_else_privately(dino):
+    """More must not flood a channel: the asker's names are replaced, others get their own privately."""
+    first = await dino.fake.slash("dinoname", {"prefix": "zu", "count": 2}, user=MEMBER)
+    await first.response()
+    channel = first.original.channel_id
+    in_channel = len(dino.fake.channel_messages(channel))
+    mine = await dino.fake.click(first.original, label="More", user=MEMBER)
+    reply = await mine.response()
+    assert reply["type"] == UPDATE_MESSAGE and len(embed_names(reply["data"])) == 2
+    assert embed_names(first.original.to_payload()) == embed_names(reply["data"])  # the same message, new names
+    theirs = await dino.fake.click(first.original, label="More", user=OTHER_MEMBER)
+    private = await theirs.response()
+    assert private["type"] == 4 and private["data"]["flags"] & EPHEMERAL
+    assert len(embed_names(private["data"])) == 2 and theirs.original.find_component(label="More") is not None
+    again = await dino.fake.click(theirs.original, label="More", user=OTHER_MEMBER)  # their own: edited
+    assert (await again.response())["type"] == UPDATE_MESSAGE
+    public = [m for m in dino.fake.channel_messages(channel) if not m.ephemeral]
+    assert len(public) == in_channel  # nothing new in the channel for anyone to scroll past
+    dino.fake.assert_clean()
+
+
+async def test_more_spends_the_same_budget_as_dinoname(fake, tmp_path):
+    """Issue 8: once a member's /dinoname budget was spent, 40 of 40 More presses were answered."""
+    from tests.support.harness import Harness, make_config
+    harness = Harness(fake, make_config(tmp_path / "d", generate_rate=(3, 30.0)))
+    await harness.start()
+    try:
+        first = await fake.slash("dinoname", user=MEMBER)
+        assert (await first.response())["type"] == 4
+        for _ in range(2):  # uses 2 and 3 of 3
+            assert (await (await fake.click(first.original, label="More", user=MEMBER)).response())["type"] == 7
+        for _ in range(5):
+            refused = await (await fake.click(first.original, label="More", user=MEMBER)).response()
+            assert refused["data"]["flags"] & EPHEMERAL and "Slow down" in refused["data"]["content"]
+        refused = await (await fake.slash("dinoname", user=MEMBER)).response()
+        assert "Slow down" in refused["data"]["content"]
+        other = await (await fake.click(first.original, label="More", user=OTHER_MEMBER)).response()
+        assert other["data"].get("embeds")  # the budget is per member
+        fake.assert_clean()
+    finally:
+        await harness.stop()
 
 
 async def test_generation_cooldown_refuses_politely(fake, tmp_path):

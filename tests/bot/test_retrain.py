@@ -352,6 +352,23 @@ async def test_a_failed_fine_tune_is_reported_privately_without_raw_text(dino, e
     dino.fake.assert_clean()
 
 
+async def test_settings_say_why_the_last_fine_tune_failed(dino):
+    """Scheduled fine-tunes have no reply to tell: /settings keeps the last failure for the admin."""
+    await add_names(dino.bot)
+
+    def fail(plan, progress, should_stop):
+        raise Boom("secret internal detail: /srv/dinobot/var is broken")
+    dino.bot.trainer._train = fail
+    handle = await dino.fake.slash("retrain", user=ADMIN)
+    await handle.response()
+    await handle.wait_for(lambda h: h.followups, timeout=15, what="the private note")
+    settings = await dino.fake.slash("settings", user=ADMIN)
+    shown = fields((await settings.response())["data"])["Scheduled fine-tuning (`scheduled_training`)"]
+    assert "⚠️ The last fine-tune failed because of an unexpected error (error id `" in shown
+    assert "secret" not in shown and "Boom" not in shown
+    dino.fake.assert_clean()
+
+
 # ------------------------------------------------------------------------------------- after a crash
 
 

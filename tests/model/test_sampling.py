@@ -4,8 +4,10 @@ import pytest
 from model import (
     BASE_CHECKPOINT,
     InvalidName,
+    NameRequest,
     load_checkpoint,
     read_names,
+    sample_many,
     sample_names,
     score_name,
     score_names,
@@ -36,6 +38,67 @@ def test_avoid_set_is_honoured(base):
     train = set(read_names(train_path()))
     samples = sample_names(base, 200, avoid=train, rng=np.random.default_rng(1))
     assert len(samples) == 200 and not {s.name for s in samples} & train
+
+
+class MembershipOnly:
+    """An avoid-set that can only answer ``in``: copying or iterating it would fail."""
+
+    def __init__(self, names: set[str]) -> None:
+        self._names, self.asked = names, 0
+
+    def __contains__(self, name: object) -> bool:
+        self.asked += 1
+        return name in self._names
+
+    def __iter__(self):
+        raise AssertionError("the avoid-set was iterated (copied) instead of asked")
+
+
+def test_the_avoid_set_is_asked_never_copied(base):
+    """A server's 100 000 names must not be copied per request: only `in` is allowed."""
+    train = set(read_names(train_path()))
+    avoid = MembershipOnly(train)
+    samples = sample_names(base, 50, avoid=avoid, rng=np.random.default_rng(1))
+    assert len(samples) == 50 and not {s.name for s in samples} & train
+    assert avoid.asked >= 50
+
+
+def test_sample_many_filters_each_request_by_its_own_avoid_set_only(base):
+    """What one request avoids never changes another's names: same seed, same names for B."""
+    def requests(a_avoids: set[str]) -> list[NameRequest]:
+        return [NameRequest(1, "tyrannosauru", 0.3, a_avoids), NameRequest(1, "tyrannosauru", 0.3)]
+
+    for seed in range(5):
+        alone = sample_many(base, requests(set()), rng=seed)
+        avoided = sample_many(base, requests({"tyrannosaurus"}), rng=seed)
+        assert avoided[1] == alone[1] and avoided[1][0].name == "tyrannosaurus"
+        assert "tyrannosaurus" not in {s.name for s in avoided[0]}  # usually nothing else, that cold
+
+
+def test_sample_many_gives_distinct_names_per_request_and_each_its_count(base):
+    results = sample_many(base, [NameRequest(5, "ra"), NameRequest(3, "ra", avoid={"a"}), NameRequest(10, "ra")], rng=3)
+    assert [len(r) for r in results] == [5, 3, 10]
+    assert all(len({s.name for s in r}) == len(r) and all(s.name.startswith("ra") for s in r) for r in results)
+
+
+def test_requests_with_their_own_prefix_and_temperature_share_one_batch(base, monkeypatch):
+    """200 /dinoname requests with 200 prefixes used to be 200 sampling calls, one after another."""
+    import model.sampling as sampling
+    calls = []
+    real = sampling._draw
+    monkeypatch.setattr(sampling, "_draw", lambda *args: calls.append(args[1]) or real(*args))
+    prefixes = ["tyr", "vel", "a", "stegos", "brachiosauru", ""]
+    temperatures = [0.3, 0.7, 1.0, 1.5, 2.0, 1.2]
+    requests = [NameRequest(4, p, t) for p, t in zip(prefixes, temperatures, strict=True)]
+    results = sample_many(base, requests, rng=0)
+    assert calls[0] == 6 * (4 + 0 + 2)  # round one: every request's rows in one batch
+    assert all(rows < calls[0] for rows in calls[1:])  # later rounds: only the requests still short
+    for request, names in zip(requests, results, strict=True):
+        assert len(names) == 4 and all(s.name.startswith(request.prefix) for s in names)
+    cold, hot = results[0], sample_many(base, [NameRequest(4, "tyr", 2.0)] * 30, rng=1)
+    assert cold  # and a hot sampler wanders further: more distinct names across many requests
+    assert len({s.name for r in hot for s in r}) > len({s.name for r in sample_many(
+        base, [NameRequest(4, "tyr", 0.3)] * 30, rng=1) for s in r})
 
 
 def test_an_exhausted_space_returns_fewer_names_rather_than_repeats():

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
-from bot.services.generation import POOL_REFILL, NameGenerator
-from bot.services.registry import ModelRegistry
+from bot.services import generation
+from bot.services.generation import POOL_REFILL, BadOption, NameGenerator
+from bot.services.registry import ModelRegistry, ServedModel
 from bot.services.store import Store
-from model import InvalidName
+from model import InvalidName, NameModel
 
 
 @pytest.fixture
@@ -47,6 +49,18 @@ async def test_plain_requests_are_served_from_a_reservoir_that_refills(services)
     assert len({s.name for s in pool}) == len(pool)  # pooled names are distinct
 
 
+async def test_a_promoted_model_starts_filling_its_reservoir_at_once(services):
+    """Otherwise the first plain requests after every promotion are all sampled while members wait."""
+    _, registry, generator = services
+    promoted = NameModel([member.copy() for member in registry.base.model.members])
+    registry.swap_in(7, ServedModel(promoted, 1, None, 0.0, 20, Path("7/v1.npz")))
+
+    async def filled() -> None:
+        while len(generator._pools.get(id(promoted), (None, ()))[1]) < POOL_REFILL:
+            await asyncio.sleep(0.01)
+    await asyncio.wait_for(filled(), timeout=30)  # no request was made
+
+
 async def test_names_a_server_has_are_never_generated_there(services):
     store, _, generator = services
     first = await generator.generate(7, "zu", 10, 0.3)
@@ -58,6 +72,32 @@ async def test_names_a_server_has_are_never_generated_there(services):
     assert other.names
 
 
+async def test_one_servers_names_never_change_another_servers_answers_in_a_shared_batch(services, monkeypatch):
+    """Issue 8: B got "Tyrannosaurus" 5 of 5 times before A submitted it and 0 of 5 after,
+    because a batch merged every request's avoid-set."""
+    store, _, generator = services
+    groups: list[int] = []
+    real = generation._sample_group
+    monkeypatch.setattr(generation, "_sample_group", lambda group: groups.append(len(group)) or real(group))
+
+    async def b_answers() -> list[str]:
+        await generator.generate(1, "", 1), await generator.generate(2, "", 1)  # both servers cached
+        answers = []
+        for _ in range(5):
+            _, b = await asyncio.gather(generator.generate(1, "tyrannosauru", 1, 0.3),
+                                        generator.generate(2, "tyrannosauru", 1, 0.3))
+            answers.append(b.names[0].name)
+        return answers
+
+    assert await b_answers() == ["tyrannosaurus"] * 5
+    await store.names.submit(1, 42, "tyrannosaurus")
+    groups.clear()
+    assert await b_answers() == ["tyrannosaurus"] * 5
+    assert groups == [2] * 5  # each time, A's and B's requests shared one batch
+    a = await generator.generate(1, "tyrannosauru", 1, 0.3)
+    assert "tyrannosaurus" not in {n.name for n in a.names}  # A never gets its own name back
+
+
 async def test_known_dinosaurs_are_labelled(services):
     _, _, generator = services
     result = await generator.generate(1, "tyrannosauru", 1, 0.3)
@@ -65,8 +105,8 @@ async def test_known_dinosaurs_are_labelled(services):
 
 
 @pytest.mark.parametrize("kwargs, error", [
-    ({"prefix": "t1"}, InvalidName), ({"count": 0}, ValueError), ({"count": 11}, ValueError),
-    ({"temperature": 0.1}, ValueError), ({"temperature": 5.0}, ValueError),
+    ({"prefix": "t1"}, InvalidName), ({"count": 0}, BadOption), ({"count": 11}, BadOption),
+    ({"temperature": 0.1}, BadOption), ({"temperature": 5.0}, BadOption),
 ])
 async def test_bad_options_raise_friendly_errors(services, kwargs, error):
     _, _, generator = services

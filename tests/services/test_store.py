@@ -584,6 +584,35 @@ async def test_submitted_names_covers_every_status_of_one_guild_only(tmp_path):
         await store.close()
 
 
+async def test_an_id_beyond_sqlites_integers_is_simply_not_found(tmp_path):
+    """Found by the property test: a review button's id has up to 19 digits, past 2**63 - 1."""
+    store = await Store.open(tmp_path / "s.sqlite3")
+    try:
+        for huge in (2**63, 10**19 - 1, -(2**63) - 1):
+            with pytest.raises(NotFound):
+                await store.names.get(1, huge)
+            with pytest.raises(NotFound):
+                await store.names.set_status(1, huge, "approved", 99, only_from="pending")
+    finally:
+        await store.close()
+
+
+async def test_submitted_names_are_one_shared_live_read_only_view(tmp_path):
+    """/dinoname reads a server's names per request: a copy of 100 000 names each time was the
+    slowdown (issue 8, item 10), so every caller shares one view that follows new submissions."""
+    store = await Store.open(tmp_path / "s.sqlite3")
+    try:
+        await store.names.submit(1, 10, "Raptorix")
+        view = await store.names.submitted(1)
+        await store.names.submit(1, 11, "zorgodon")
+        assert "zorgodon" in view and len(view) == 2  # live: no snapshot was taken
+        assert not hasattr(view, "add") and not hasattr(view, "discard")  # and read-only
+        await store.keeps.keep(1, 12, "Keptosaurus")  # a ⭐ Keep adds the name through the same set
+        assert "keptosaurus" in view and len(view) == 3
+    finally:
+        await store.close()
+
+
 async def test_submitted_names_stays_current_after_it_is_cached(tmp_path):
     store = await Store.open(tmp_path / "s.sqlite3")
     try:

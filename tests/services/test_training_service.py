@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import sys
 import threading
 from dataclasses import replace
@@ -23,7 +24,7 @@ from bot.services.training.fine_tune import TrainingPlan, replay_pool, run_fine_
 from bot.services.training.jobs import JobStatus, NotEnoughNames, TrainingJob
 from bot.services.training.service import SHUTDOWN_REASON, TrainingService
 from bot.services.training.settings import TrainingSettings
-from model import Losses, TrainConfig, sample_names, split_holdout
+from model import MAX_SAMPLES, Losses, TrainConfig, fine_tune, sample_names, split_holdout
 from tests.support.model_helpers import tiny_model
 
 G1, G2, G3 = 1001, 1002, 1003
@@ -177,7 +178,7 @@ def test_replay_is_the_corpus_or_base_samples_never_the_tuned_model_or_validatio
     val = (*held, "zorbasaurus", "rex")
     plan = TrainingPlan(G1, drifted, base, tuple(train), tuple(held), ("zorbasaurus", "rex"), None, 0, replay_seed=9)
     pool = replay_pool(plan, 2.0)
-    assert len(pool) >= 200 and not set(pool) & (set(val) | set(NAMES))
+    assert len(pool) >= 190 and not set(pool) & (set(val) | set(NAMES))  # 200 drawn, the complete ones kept
     again = sample_names(base, 200, avoid=set(val) | set(NAMES), rng=np.random.default_rng(9))
     assert list(pool) == [s.name for s in again if s.complete]  # the base's, not the drifted
     assert replay_pool(replace(plan, replay_names=("corpusaurus",)), 2.0) == ("corpusaurus",)
@@ -311,6 +312,108 @@ async def test_the_periodic_scheduler_runs_by_itself(store, registry) -> None:
         await until(lambda: registry.cached_guilds() == [G1])
     (version,) = await store.versions.list(G1)
     assert version.trigger == "schedule" and version.requested_by is None
+
+
+# ----------------------------------------------------------------------------- bounded fine-tunes
+
+
+def test_replay_never_asks_for_more_than_one_sampling_call_can_draw(registry) -> None:
+    """Issue 8: without a base corpus, ~2,800 names asked for 4 × their count of replayed
+    samples, past the model's 10,000 cap, and every fine-tune of the server failed."""
+    base = registry.base.model
+    train = tuple("".join(chr(97 + int(digit)) for digit in f"{i:04d}") + "saurus" for i in range(2_800))
+    plan = TrainingPlan(G1, registry.base, base, train, (), (), None, 0, replay_seed=1)
+    pool = replay_pool(plan, 2.0)
+    assert 0 < len(pool) <= MAX_SAMPLES
+
+
+def test_the_model_librarys_fine_tune_bounds_its_own_replay_too() -> None:
+    names = [f"{a}{b}{c}saur" for a in "abcdefghijklmn" for b in "abcdefghijklmn" for c in "abcdefghijklmn"]
+    assert len(names) > 2_600
+    fit = fine_tune(tiny_model(), names, names[:20], train_config=TrainConfig(epochs=1, batch_size=512))
+    assert fit.epochs_run == 1 and not fit.cancelled  # no "can sample 1–10000 names at once"
+
+
+class PlanSpy(TrainingService):
+    """Records what each fine-tune trained on (promoted or not: the promotion rule may discard it)."""
+
+    used: list[set[str]]
+
+    def _train(self, plan, progress, should_stop):
+        self.used.append(set(plan.all_names))
+        return super()._train(plan, progress, should_stop)
+
+
+async def test_a_fine_tune_uses_a_bounded_mix_of_new_and_random_names(store, registry) -> None:
+    many = [f"{a}{b}osaurus" for a in "abcdefgh" for b in "abcdefgh"]  # 64 names
+    await add_names(store, G1, many)
+    capped = replace(FAST, max_names=20, recent_share=0.5)
+    service = PlanSpy(store, registry, capped)
+    service.used = []
+    await service.start()
+    async with service:
+        first = await (await service.request(G1, ADMIN)).wait()
+        assert first.names_used == 20 and first.new_names == 20
+        (used,) = service.used
+        assert len(used) == 20 and set(many[-10:]) <= used  # the ten newest, ten at random
+        if first.promoted:  # what the first one used is no longer new: the next takes the newest others
+            await (await service.request(G1, ADMIN)).wait()
+            newest_untrained = [n for n in many if n not in used][-10:]
+            assert len(service.used[1]) == 20 and set(newest_untrained) <= service.used[1]
+
+
+async def test_a_store_training_sample_is_bounded_distinct_and_approved_only(store) -> None:
+    many = [f"{a}{b}odon" for a in "abcdefgh" for b in "abcdefgh"]
+    await add_names(store, G1, many)
+    await store.names.set_status(G1, many[-1], "rejected", ADMIN)
+    sample = await store.names.training_sample(G1, 30, 10)
+    assert len(sample.names) == len(set(sample.names)) == 30 and sample.new == 30
+    assert many[-1] not in sample.names and set(many[-11:-1]) <= set(sample.names)
+    assert list(sample.names) == sorted(sample.names)
+    everything = await store.names.training_sample(G1, 1000, 500)
+    assert set(everything.names) == set(many[:-1])
+
+
+async def test_a_time_budget_ends_a_fine_tune_that_would_run_for_hours(store, registry) -> None:
+    await add_names(store, G1)
+    budgeted = replace(SLOW, time_budget=0.3)  # 100,000 epochs, but 0.3 s of training in all
+    async with await running(store, registry, budgeted) as service:
+        job = await service.request(G1, ADMIN)
+        outcome = await asyncio.wait_for(job.wait(), timeout=60)
+    assert job.status is JobStatus.DONE and outcome.version == 1  # judged, not cancelled
+    assert job.snapshot.progress is not None and job.snapshot.progress.epoch < 100_000
+
+
+class BrokenService(TrainingService):
+    """A fine-tune that always crashes, with internals in its exception text."""
+
+    def _train(self, plan, progress, should_stop):
+        raise RuntimeError("secret detail: /srv/dinobot/internal.py line 42")
+
+
+async def test_a_failing_server_is_retried_with_backoff_and_told_why(store, registry, caplog) -> None:
+    await add_names(store, G1)
+    clock = [1_000_000.0]
+    scheduled = replace(FAST, retry_minutes=10, max_retry_minutes=25)
+    service = BrokenService(store, registry, scheduled, clock=lambda: clock[0])
+    await service.start()
+    async with service:
+        (job,) = await service.scheduler.run_once()
+        outcome = await job.wait()
+        assert job.status is JobStatus.FAILED
+        assert "secret" not in outcome.reason and "RuntimeError" not in outcome.reason
+        error_id = outcome.error_id
+        assert re.fullmatch(r"[0-9a-f]{8}", error_id)
+        assert error_id in caplog.text and "secret detail" in caplog.text  # the operator's log has it
+        assert service.scheduler.failure(G1).reason == outcome.reason
+        expected = [(9.9, False), (0.2, True), (19.9, False), (0.2, True), (24.9, False), (0.2, True)]
+        for advance, runs in expected:  # retries after 10, then 20, then 25 (the cap) minutes
+            clock[0] += advance * 60
+            jobs = await service.scheduler.run_once()
+            assert bool(jobs) == runs, (advance, runs)
+            for queued in jobs:
+                await queued.wait()
+        assert service.scheduler.failure(G1).count == 4
 
 
 async def test_the_server_s_strength_sets_the_recipe_and_the_tolerance(store, registry) -> None:

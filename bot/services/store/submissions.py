@@ -8,7 +8,8 @@ can submit 2 x limit names around midnight, and the error says exactly when the 
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Iterable, KeysView
 
 import aiosqlite
 
@@ -20,6 +21,8 @@ from model.errors import InvalidName
 from model.vocab import normalize_name, normalize_prefix
 
 DAY_SECONDS = 24 * 60 * 60
+_SQLITE_MIN, _SQLITE_MAX = -(2**63), 2**63 - 1  # an INTEGER column's range
+EXPORT_CHUNK = 10_000  # rows per round trip when exporting a guild's names
 
 # Insert only if the member is under the limit, with the status the guild's review setting
 # asks for, in one statement (so one implicit transaction): the check and the insert cannot be
@@ -36,6 +39,14 @@ WHERE :limit < 0
 RETURNING id, status
 """
 
+@dataclass(frozen=True)
+class TrainingSample:
+    """The approved names one fine-tune uses, alphabetical, and how many of them are new."""
+
+    names: tuple[str, ...]
+    new: int  # names no earlier version trained on
+
+
 _COLUMNS = ("id, guild_id, name, submitter_id, created_at, status, status_changed_by, "
             "status_changed_at, first_trained_version")
 
@@ -47,9 +58,10 @@ class SubmissionStore:
         self._db = db
         self.daily_limit = daily_limit
         self.known_names = frozenset(n.strip().lower() for n in known_names)
-        # guild -> every name ever submitted there; filled on first use, then kept current by
+        # guild -> every name ever submitted there (a dict used as an insertion-ordered set, so
+        # submitted() can hand out its keys() view); filled on first use, then kept current by
         # submit() under the same lock, so /dinoname's avoid-set costs no query per request.
-        self._submitted: dict[int, set[str]] = {}
+        self._submitted: dict[int, dict[str, None]] = {}
 
     async def submit(self, guild_id: int, user_id: int, raw_name: str) -> Submission:
         """Store a member's name for a guild and return it once committed.
@@ -83,7 +95,7 @@ class SubmissionStore:
                 if not rows:
                     raise await self._limit_error(db, guild_id, user_id, now)
                 if guild_id in self._submitted:
-                    self._submitted[guild_id].add(name)
+                    self._submitted[guild_id][name] = None
         except sqlite3.IntegrityError as exc:
             if is_unique_violation(exc):
                 raise DuplicateName(name) from None
@@ -111,7 +123,7 @@ class SubmissionStore:
     def remember(self, guild_id: int, name: str) -> None:
         """Add a name committed by another part of the store to the in-memory avoid-set."""
         if guild_id in self._submitted:
-            self._submitted[guild_id].add(name)
+            self._submitted[guild_id][name] = None
 
     async def _limit_error(self, db: aiosqlite.Connection, guild_id: int, user_id: int,
                            now: float) -> DailyLimitReached:
@@ -148,6 +160,27 @@ class SubmissionStore:
             f"SELECT {_COLUMNS} FROM submissions WHERE {where} ORDER BY name LIMIT ? OFFSET ?",
             (*params, sql_limit(limit), offset))
         return [_submission(r) for r in rows]
+
+    async def export(self, guild_id: int, status: Status | str | None = None) -> str:
+        """A guild's names as text, one a line, alphabetical (with a tab and the status when
+        ``status`` is None): a names file the model CLI reads.
+
+        Read in chunks of ``EXPORT_CHUNK`` names (each its own short read, in index order after
+        the last name seen), so a server with 500 000 names neither holds the database lock
+        for long nor needs half a million row objects at once: it costs the text, a few MB.
+        """
+        where, params = _status_filter(guild_id, status)
+        column = "name || char(9) || status" if status is None else "name"
+        parts: list[str] = []
+        after = ""
+        while True:
+            rows = await self._db.fetch(
+                f"SELECT name, {column} FROM submissions WHERE {where} AND name > ? ORDER BY name LIMIT ?",
+                (*params, after, EXPORT_CHUNK))
+            parts.append("".join(f"{row[1]}\n" for row in rows))
+            if len(rows) < EXPORT_CHUNK:
+                return "".join(parts)
+            after = rows[-1][0]
 
     async def recent(self, guild_id: int, status: Status | str | None = None,
                      limit: int | None = 20) -> list[Submission]:
@@ -228,18 +261,53 @@ class SubmissionStore:
             (guild_id,))
         return [r["name"] for r in rows]
 
-    async def submitted(self, guild_id: int) -> frozenset[str]:
+    async def training_sample(self, guild_id: int, limit: int, recent: int) -> TrainingSample:
+        """At most ``limit`` approved names of a guild for one fine-tune: a bounded mix.
+
+        The ``recent`` newest names no version has trained on yet (then the newest others, if
+        there are fewer), plus a uniformly random draw from all the other approved names for
+        the rest. A fine-tune so learns what is new first and keeps the whole corpus in view,
+        at a cost that stops growing with the server: a server with 100 000 names gives 2 000
+        names, read with two bounded queries, never the whole list.
+        """
+        recent = max(0, min(recent, limit))
+        async with self._db.connection() as db:
+            newest = await db.execute_fetchall(
+                "SELECT id, name, first_trained_version IS NULL AS new FROM submissions"
+                " WHERE guild_id = ? AND status = 'approved'"
+                " ORDER BY first_trained_version IS NOT NULL, id DESC LIMIT ?", (guild_id, recent))
+            chosen = {row["id"]: row for row in newest}
+            drawn = await db.execute_fetchall(
+                "SELECT id, name, first_trained_version IS NULL AS new FROM submissions"
+                " WHERE guild_id = ? AND status = 'approved' ORDER BY random() LIMIT ?",
+                (guild_id, limit))  # over-drawn by up to `recent`: those already chosen are skipped
+        for row in drawn:
+            if len(chosen) >= limit:
+                break
+            chosen.setdefault(row["id"], row)
+        rows = sorted(chosen.values(), key=lambda row: row["name"])
+        return TrainingSample(tuple(row["name"] for row in rows), sum(row["new"] for row in rows))
+
+    async def submitted(self, guild_id: int) -> KeysView[str]:
         """Every name ever submitted in a guild, whatever its status: what generation avoids.
 
-        Served from memory after the first call (rows are never deleted, so the set only grows,
-        and submit() adds to it under the lock that also guards this read).
+        A live, read-only view of the guild's set, shared by every caller rather than copied
+        (a copy per ``/dinoname`` cost milliseconds in a server with 100 000 names): it grows
+        as names are submitted, and offers ``in``, ``len`` and iteration but no way to change
+        it. Rows are never deleted, so the set only grows. It is filled on the first call under
+        the lock that submit() also holds; afterwards submit() adds to it under that lock and
+        reads need no lock. Another thread may test ``name in view`` (the GIL makes that safe)
+        but must not iterate it, since the event loop may add a name meanwhile.
         """
-        async with self._db.connection() as db:
-            if guild_id not in self._submitted:
-                rows = await db.execute_fetchall(
-                    "SELECT name FROM submissions WHERE guild_id = ?", (guild_id,))
-                self._submitted[guild_id] = {r["name"] for r in rows}
-            return frozenset(self._submitted[guild_id])
+        names = self._submitted.get(guild_id)
+        if names is None:
+            async with self._db.connection() as db:
+                names = self._submitted.get(guild_id)
+                if names is None:
+                    rows = await db.execute_fetchall(
+                        "SELECT name FROM submissions WHERE guild_id = ?", (guild_id,))
+                    names = self._submitted[guild_id] = dict.fromkeys(r["name"] for r in rows)
+        return names.keys()
 
     async def count_new(self, guild_id: int) -> int:
         """Approved names no model version of this guild has trained on yet."""
@@ -275,6 +343,8 @@ def _lookup(name_or_id: int | str) -> tuple[str, int | str]:
     if isinstance(name_or_id, bool) or not isinstance(name_or_id, (int, str)):
         raise TypeError(f"a submission is named by int id or str name, not {name_or_id!r}")
     if isinstance(name_or_id, int):
+        if not _SQLITE_MIN <= name_or_id <= _SQLITE_MAX:  # e.g. a button id from a stale or forged message
+            raise NotFound(_describe_lookup(name_or_id))
         return "id", name_or_id
     return "name", normalize_name(name_or_id)
 

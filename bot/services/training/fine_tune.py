@@ -96,11 +96,11 @@ def replay_pool(plan: TrainingPlan, ratio: float) -> tuple[str, ...]:
 
 def run_fine_tune(plan: TrainingPlan, config: TrainConfig | None, replay_ratio: float | None, samples: int,
                   progress: Callable[[Progress], None],
-                  should_stop: Callable[[], bool]) -> TrainingRun:
+                  should_stop: Callable[[], bool], time_budget: float | None = None) -> TrainingRun:
     """Score the current model, fine-tune a copy, score it, sample a few names (blocking).
 
     ``config`` and ``replay_ratio`` override the server's strength when given (tests use tiny
-    ones); None uses the strength's recipe.
+    ones); None uses the strength's recipe. ``time_budget``: seconds of training at most.
     """
     current = plan.current.model
     train = list(plan.train_names)
@@ -114,7 +114,7 @@ def run_fine_tune(plan: TrainingPlan, config: TrainConfig | None, replay_ratio: 
         return _cancelled(current, before, val_before, train_before)
     fit = fine_tune(current, train, list(plan.val_names), replay_names=replay, replay_ratio=replay_ratio,
                     train_config=config, progress=progress, should_stop=should_stop,
-                    strength=strength, seed=plan.replay_seed)
+                    strength=strength, seed=plan.replay_seed, time_budget=time_budget)
     usable = not fit.cancelled and math.isfinite(fit.val_loss)
     after = _losses(fit.model, plan) if usable else Losses(math.nan, math.nan)
     train_after = evaluate(fit.model, train) if usable else math.nan

@@ -2,22 +2,36 @@
 names.
 
 A server whose last attempt was discarded is left alone until it has ``min_new_names`` more
-approved names, so a server whose names never help is not retrained every tick.
+approved names, so a server whose names never help is not retrained every tick. A server whose
+fine-tune *failed* is retried with backoff: after ``retry_minutes``, then twice that after each
+further failure, up to ``max_retry_minutes`` (in memory: a restart tries again at once). Its
+last failure is kept for the admin (``/settings`` shows why, and when the next try is).
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.services.records import Status, Trigger, VersionStatus
-from bot.services.training.jobs import NotEnoughNames, TrainingJob
+from bot.services.training.jobs import JobStatus, NotEnoughNames, TrainingJob
 
 if TYPE_CHECKING:
     from bot.services.training.service import TrainingService
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A server's run of failed fine-tunes: how many in a row, the last reason, the next try."""
+
+    count: int
+    reason: str
+    error_id: str | None  # for a failure on a bug: the id its traceback is logged under
+    retry_at: float  # the service clock's time (unix seconds) before which it is not scheduled
 
 
 class Scheduler:
@@ -26,6 +40,26 @@ class Scheduler:
     def __init__(self, service: TrainingService) -> None:
         self.service = service
         self._task: asyncio.Task | None = None
+        self._failures: dict[int, Failure] = {}
+
+    def record(self, job: TrainingJob) -> None:
+        """Note how a job of any trigger ended: a failure starts or extends the server's backoff,
+        a fine-tune that ran to a verdict ends it (a cancel changes nothing)."""
+        settings, guild_id = self.service.settings, job.guild_id
+        if job.status is JobStatus.DONE:
+            self._failures.pop(guild_id, None)
+        elif job.status is JobStatus.FAILED:
+            count = self._failures[guild_id].count + 1 if guild_id in self._failures else 1
+            wait = min(settings.max_retry_minutes, settings.retry_minutes * 2 ** (count - 1)) * 60.0
+            reason = job.outcome.reason if job.outcome else "failed"
+            error_id = job.outcome.error_id if job.outcome else None
+            self._failures[guild_id] = Failure(count, reason, error_id, self.service.now() + wait)
+            log.warning("guild %d: fine-tune failed %d time(s) in a row; the schedule tries again in %.0f min",
+                        guild_id, count, wait / 60)
+
+    def failure(self, guild_id: int) -> Failure | None:
+        """The server's current run of failures, if its last fine-tune failed."""
+        return self._failures.get(guild_id)
 
     def start(self) -> None:
         """Start ticking, unless the operator set ``schedule_minutes`` to 0."""
@@ -45,7 +79,11 @@ class Scheduler:
         due = await service.store.names.guilds_with_new(service.settings.min_new_names,
                                                         only_scheduled=True)
         jobs = []
+        now = service.now()
         for guild_id in due:
+            failure = self._failures.get(guild_id)
+            if failure is not None and now < failure.retry_at:
+                continue
             if service.job(guild_id) is not None or await self._recently_discarded(guild_id):
                 continue
             try:

@@ -25,6 +25,7 @@ with enough untrained names.
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import logging
 import secrets
@@ -120,6 +121,10 @@ class TrainingService:
 
     # ------------------------------------------------------------------ requests
 
+    def now(self) -> float:
+        """The service's clock (unix seconds; tests move it)."""
+        return self._clock()
+
     def job(self, guild_id: int) -> TrainingJob | None:
         """The guild's queued or running job, if any."""
         job = self._jobs.get(guild_id)
@@ -181,12 +186,12 @@ class TrainingService:
                 await self._run(job)
             except DinoBotError as exc:  # deliberate (e.g. names removed meanwhile): its text is for people
                 job.finish(JobStatus.FAILED, Outcome(False, str(exc)))
-            except Exception:  # a bug: people get an id to quote, the traceback goes to the log
+            except Exception as exc:  # people get plain words or an id to quote; the traceback goes to the log
                 error_id = secrets.token_hex(4)
                 log.exception("guild %d: fine-tune #%d failed (error id %s)", job.guild_id, job.id, error_id)
-                job.finish(JobStatus.FAILED, Outcome(False, "failed because of an unexpected error",
-                                                     error_id=error_id))
+                job.finish(JobStatus.FAILED, failure_outcome(exc, error_id))
             finally:
+                self.scheduler.record(job)
                 self._forget(job)
 
     def _forget(self, job: TrainingJob) -> None:
@@ -216,16 +221,21 @@ class TrainingService:
         job.finish(JobStatus.DONE, outcome)
 
     async def _plan(self, guild_id: int) -> TrainingPlan:
-        names = await self.store.names.approved(guild_id)
-        if len(names) < self.settings.min_names:
-            raise NotEnoughNames(self.settings.min_names, len(names))
-        new_count = await self.store.names.count_new(guild_id)
+        """What to train on: a bounded sample of the guild's approved names (see settings)."""
+        s = self.settings
+        have = await self.store.names.count(guild_id, Status.APPROVED)
+        if have < s.min_names:
+            raise NotEnoughNames(s.min_names, have)
+        cap = max(s.max_names, s.min_names)
+        sample = await self.store.names.training_sample(guild_id, cap, round(s.recent_share * cap))
         current = await self.registry.get(guild_id)
-        train, held = split_holdout(names, self.settings.holdout_fraction, self.settings.min_holdout)
+        train, held = split_holdout(sample.names, s.holdout_fraction, s.min_holdout)
         strength = (await self.store.settings.get(guild_id)).strength
+        log.info("guild %d: fine-tuning on %d of its %d approved names (%d new)", guild_id,
+                 len(sample.names), have, sample.new)
         return TrainingPlan(guild_id, current, self.registry.base.model, tuple(train), tuple(held),
-                            await self._base_samples(), self._replay, new_count, strength,
-                            replay_seed=self.settings.base_val_seed + 1)
+                            await self._base_samples(), self._replay, sample.new, strength,
+                            replay_seed=s.base_val_seed + 1)
 
     async def _base_samples(self) -> tuple[str, ...]:
         if self._base_val is None:
@@ -256,8 +266,8 @@ class TrainingService:
                should_stop: Callable[[], bool]) -> TrainingRun:
         """The blocking fine-tune (training thread). Tests override it to fake a NaN result."""
         s = self.settings
-        return run_fine_tune(plan, s.train_config, s.replay_ratio, s.outcome_samples,
-                             progress, should_stop)
+        return run_fine_tune(plan, s.train_config, s.replay_ratio, s.outcome_samples, progress, should_stop,
+                             time_budget=s.time_budget)
 
     # ------------------------------------------------------------------ judging and promoting
 
@@ -308,6 +318,17 @@ class TrainingService:
         except BaseException:
             path.unlink(missing_ok=True)
             raise
+
+
+def failure_outcome(error: Exception, error_id: str) -> Outcome:
+    """How a fine-tune that raised ends for the admin. Trouble with the machine is said in plain
+    words (the operator can act on it); anything else is a bug, shown only as an id to quote.
+    Never the raw exception text, which can hold paths and internals."""
+    if isinstance(error, MemoryError):
+        return Outcome(False, "failed because the bot ran out of memory")
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return Outcome(False, "failed because the disk is full, so the new model could not be saved")
+    return Outcome(False, "failed because of an unexpected error", error_id=error_id)
 
 
 def _with(outcome: Outcome, version: int, seconds: float) -> Outcome:

@@ -30,6 +30,20 @@ class TrainingSettings:
     base_val_seed: int = 20_240_601
     replay_ratio: float | None = None  # replayed names per server name, every epoch
     train_config: TrainConfig | None = None
+    # A fine-tune's cost must not grow with the server (issue 8: at ~2,800 names without a base
+    # corpus it asked for more replay than the model can draw; at 500k names it spent 112 s
+    # before its first epoch). It uses at most ``max_names`` approved names (or ``min_names``
+    # if that is larger): the newest ones no version has trained on (``recent_share`` of the
+    # cap), the rest drawn at random from all the others. And it trains for at most
+    # ``time_budget`` seconds (split evenly between the ensemble's members, checked after each
+    # epoch); None: no limit.
+    max_names: int = 2000
+    recent_share: float = 0.5
+    time_budget: float | None = 60.0
+    # A scheduled server whose fine-tune failed is retried after ``retry_minutes``, doubled
+    # after every further failure up to ``max_retry_minutes``, rather than at every tick.
+    retry_minutes: float = 120.0
+    max_retry_minutes: float = 24 * 60.0
     max_cached_models: int = 8  # fine-tuned models kept in memory (the base is always kept)
     outcome_samples: int = 5  # names sampled from a new model for the admin's report
     # While a fine-tune runs, set sys.setswitchinterval to this (seconds), restoring it after;
@@ -49,6 +63,14 @@ class TrainingSettings:
         if self.min_new_names < 1 or self.max_cached_models < 0 or self.schedule_minutes < 0:
             raise ValueError("min_new_names must be >= 1; max_cached_models and "
                              "schedule_minutes must be >= 0")
+        if self.max_names < 2:
+            raise ValueError(f"max_names must be at least 2 (one to train on, one held out), not {self.max_names}")
+        if not 0.0 <= self.recent_share <= 1.0:
+            raise ValueError(f"recent_share must be in [0, 1], not {self.recent_share}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ValueError(f"time_budget must be positive or None, not {self.time_budget}")
+        if not 0 < self.retry_minutes <= self.max_retry_minutes:
+            raise ValueError("need 0 < retry_minutes <= max_retry_minutes")
         if not ((self.tolerance is None or math.isfinite(self.tolerance)) and math.isfinite(self.schedule_minutes)):
             # NaN compares False with everything: a NaN tolerance would promote any result.
             raise ValueError(f"tolerance and schedule_minutes must be finite, not {self.tolerance} "

@@ -593,6 +593,17 @@ class FakeDiscord:
         handle.event = await self.gateway.dispatch("INTERACTION_CREATE", payload)
         return handle
 
+    def add_bot_message(self, payload: JSON, *, guild: GuildRef = DEFAULT_GUILD,
+                        user: Optional[FakeUser] = None) -> FakeMessage:
+        """A message the bot posted earlier (say, by an older version), in ``guild``'s text
+        channel or, with ``guild=None``, in its DM with ``user``: something to click on."""
+        target = self._resolve_guild(guild)
+        if target is not None:
+            channel = target.text_channel.to_payload(target.id)
+        else:
+            channel = self._dm_channel_payload(user or self.default_user)
+        return self._create_channel_message(channel, payload, [])
+
     # -- reading state ----------------------------------------------------------------------------
 
     def guild(self, guild_id: Optional[int]) -> Optional[FakeGuild]:
