@@ -27,6 +27,11 @@ from bot.training_settings import TrainingSettings
 from model import TrainConfig, train_path, val_path
 from tests.fake_discord import MANAGE_GUILD, FakeDiscord, FakeGuild, FakeUser
 
+# -- PostgreSQL: a throwaway cluster per session, an empty database per test (tests/support/postgres.py).
+# Imported here so every test can ask for them; skipped without the server, failed under CI=true.
+from tests.support.postgres import postgres, postgres_url  # noqa: E402, F401
+# -- end PostgreSQL ----------------------------------------------------------------------------------
+
 GUILD_A = 1000
 GUILD_B = 2000
 ADMIN = FakeUser(id=501, username="ada_admin")
