@@ -22,6 +22,12 @@ from bot.config import Config  # noqa: E402
 from tests.support.fake_discord import FakeDiscord  # noqa: E402
 from tests.support.harness import GUILD_A, GUILD_B, OWNER, Harness, make_config, make_guild  # noqa: E402
 
+# -- PostgreSQL: a throwaway cluster per session, an empty database per test (tests/support/postgres.py).
+# Imported here so every test can ask for them; skipped without the server, failed under CI=true.
+from tests.support.postgres import postgres, postgres_url  # noqa: E402, F401
+
+# -- end PostgreSQL ----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def bot_config(tmp_path: Path) -> Config:

@@ -16,12 +16,12 @@ button clicks, modal submissions) and read what the bot answered::
         await fake.wait_for_resume()
         fake.assert_clean()
 
-Modules: ``models`` (users, guilds, messages), ``gateway`` (websocket session, resume, replay),
+Modules: ``models`` (users, guilds, messages), ``gateway`` (websocket sessions per shard, resume, replay),
 ``rest`` (API routes, limits), ``interactions`` (handles, payload builders), ``server`` (the
 ``FakeDiscord`` that ties them together).
 """
 
-from .gateway import FakeGateway, GatewayConnection, SentEvent
+from .gateway import FakeGateway, GatewayConnection, SentEvent, ShardSession, shard_for
 from .interactions import InteractionHandle, LateInteraction
 from .models import (
     ADMINISTRATOR,
@@ -60,7 +60,9 @@ __all__ = [
     "LateInteraction",
     "RecordedRequest",
     "SentEvent",
+    "ShardSession",
     "SyncCall",
     "Upload",
     "WaitTimeout",
+    "shard_for",
 ]

@@ -2,8 +2,9 @@
 
 The fake is the only thing standing in for Discord in the bot's tests, so it aims to be *strict
 in the places the bot can get wrong* (callback deadlines and double acknowledgements, message
-limits, unknown routes, resumable sessions) and simple everywhere else (one shard, no rate
-limits, no permission overwrites, no MESSAGE_CREATE events for the bot's own messages).
+limits, unknown routes, resumable sessions, which shard gets which guild's events) and simple
+everywhere else (no rate limits, no permission overwrites, no MESSAGE_CREATE events for the bot's
+own messages).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, 
 import yarl
 from aiohttp import web
 
-from .gateway import CLOSE_UNKNOWN_ERROR, FakeGateway, GatewayConnection, SentEvent
+from .gateway import CLOSE_UNKNOWN_ERROR, FakeGateway, GatewayConnection, SentEvent, shard_for
 from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -139,6 +140,10 @@ class FakeDiscord:
     ``heartbeat_interval`` is in seconds (Discord uses ~41 s; tests want it short). The fake
     outlives any one bot: messages, commands and users stay, so a test can restart the bot and
     click a button it sent before.
+
+    ``recommended_shards`` is what ``GET /gateway/bot`` recommends (an ``AutoShardedClient``
+    without a ``shard_count`` uses it). Sharded clients get each guild's events on the
+    connection of shard ``(guild_id >> 22) % shard_count`` only; see ``tests.fake_discord.gateway``.
     """
 
     def __init__(
@@ -155,8 +160,12 @@ class FakeDiscord:
         interaction_deadline: Optional[float] = 3.0,
         attachment_size_limit: int = 10 * 1024 * 1024,
         app_permissions: int = DEFAULT_APP_PERMISSIONS,
+        recommended_shards: int = 1,
     ) -> None:
+        if recommended_shards < 1:
+            raise ValueError(f"recommended_shards must be at least 1, not {recommended_shards}")
         self.token = token
+        self.recommended_shards = recommended_shards
         self.application_id = application_id
         #: The bot's own user: same id as the application, as for every modern Discord app.
         self.bot_user = FakeUser(id=application_id, username=bot_name, bot=True)
@@ -291,16 +300,27 @@ class FakeDiscord:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining if poll is None else min(remaining, poll))
 
-    async def wait_for_ready(self, count: int = 1, timeout: float = 10.0) -> None:
+    async def wait_for_ready(self, count: int = 1, timeout: float = 10.0, *, shard_id: Optional[int] = None) -> None:
         """Wait until the bot has identified ``count`` times in total and the connection is live.
 
         "Ready" here means READY and every GUILD_CREATE were sent: from then on an injected
         interaction reaches a client that knows its guilds. (discord.py's own ``on_ready`` fires
         ``guild_ready_timeout`` seconds later; set that option small in tests that wait for it.)
+        With several shards, ``count`` adds up every shard's READYs and all of them must be live;
+        ``shard_id`` waits for that one shard alone (its ``count``-th READY, its session live).
         """
-        await self.wait_until(
-            lambda: self.gateway.ready_count >= count and self.gateway.live, timeout, f"READY #{count}", poll=None
-        )
+        if shard_id is None:
+            await self.wait_until(
+                lambda: self.gateway.ready_count >= count and self.gateway.live, timeout, f"READY #{count}", poll=None
+            )
+            return
+
+        def shard_ready() -> bool:
+            readies = sum(1 for c in self.gateway.connections if c.ready and c.shard and c.shard[0] == shard_id)
+            session = self.gateway.sessions.get(shard_id)
+            return readies >= count and session is not None and session.live
+
+        await self.wait_until(shard_ready, timeout, f"READY #{count} of shard {shard_id}", poll=None)
 
     async def wait_for_resume(self, count: int = 1, timeout: float = 10.0) -> GatewayConnection:
         """Wait until ``count`` successful RESUMEs happened and the connection is live again."""
@@ -315,13 +335,23 @@ class FakeDiscord:
 
     # -- gateway controls ---------------------------------------------------------------------------
 
-    async def drop_connection(self, *, code: int = CLOSE_UNKNOWN_ERROR, abrupt: bool = False) -> GatewayConnection:
-        """Drop the bot's gateway connection (close frame with ``code``, or a TCP abort) so it resumes."""
-        return await self.gateway.drop(code=code, abrupt=abrupt)
+    async def drop_connection(
+        self, *, code: int = CLOSE_UNKNOWN_ERROR, abrupt: bool = False, shard_id: Optional[int] = None
+    ) -> GatewayConnection:
+        """Drop the bot's gateway connection (close frame with ``code``, or a TCP abort) so it resumes.
+
+        With several shards connected, ``shard_id`` says whose.
+        """
+        return await self.gateway.drop(code=code, abrupt=abrupt, shard_id=shard_id)
 
     async def dispatch(self, event: str, data: Any) -> SentEvent:
-        """Send any gateway event (e.g. ``GUILD_DELETE``); queued for replay while disconnected."""
+        """Send any gateway event (e.g. ``GUILD_DELETE``) to its guild's shard; queued while disconnected."""
         return await self.gateway.dispatch(event, data)
+
+    def shard_of(self, guild: GuildRef) -> int:
+        """The shard a guild's events go to under the connected bot's shard count (a DM: 0)."""
+        target = self._resolve_guild(guild)
+        return shard_for(target.id if target else None, self.gateway.shard_count or 1)
 
     async def add_guild(self, guild: FakeGuild) -> None:
         """The bot joins a server: remember it and send GUILD_CREATE."""
@@ -666,15 +696,20 @@ class FakeDiscord:
             "approximate_guild_count": len(self.guilds),
         }
 
-    def _ready_payload(self, session_id: str, *, shard: Optional[List[int]]) -> JSON:
+    def _shard_guilds(self, shard: Sequence[int]) -> List[FakeGuild]:
+        """The guilds whose events go to shard ``[id, count]``."""
+        shard_id, shard_count = shard
+        return [guild for guild in self.guilds if shard_for(guild.id, shard_count) == shard_id]
+
+    def _ready_payload(self, session_id: str, *, shard: List[int]) -> JSON:
         return {
             "v": 10,
             "user": self._bot_user_payload(),
-            "guilds": [{"id": str(guild.id), "unavailable": True} for guild in self.guilds],
+            "guilds": [{"id": str(guild.id), "unavailable": True} for guild in self._shard_guilds(shard)],
             "session_id": session_id,
             "session_type": "normal",
             "resume_gateway_url": self.resume_gateway_url,
-            "shard": shard or [0, 1],
+            "shard": list(shard),
             "application": {"id": str(self.application_id), "flags": 0},
             "private_channels": [],
             "relationships": [],
@@ -683,8 +718,8 @@ class FakeDiscord:
             "guild_join_requests": [],
         }
 
-    def _guild_create_payloads(self) -> List[JSON]:
-        return [guild.to_payload(self._own_members(guild)) for guild in self.guilds]
+    def _guild_create_payloads(self, shard: Sequence[int] = (0, 1)) -> List[JSON]:
+        return [guild.to_payload(self._own_members(guild)) for guild in self._shard_guilds(shard)]
 
     def _dm_channel_payload(self, user: FakeUser) -> JSON:
         """The DM channel between the bot and ``user`` (one per user, created on first use)."""
