@@ -280,7 +280,10 @@ async def test_a_client_running_shard_1_of_2_sees_only_shard_1_guilds(fake: Fake
 
 
 async def test_two_clients_split_the_shards_like_two_processes(fake: FakeDiscord) -> None:
-    async with running(fake, shard_ids=[0], shard_count=2) as first, running(fake, shard_ids=[1], shard_count=2) as second:
+    async with (
+        running(fake, shard_ids=[0], shard_count=2) as first,
+        running(fake, shard_ids=[1], shard_count=2) as second,
+    ):
         assert {guild.id for guild in first.guilds} == SHARD_GUILDS[0]
         assert {guild.id for guild in second.guilds} == SHARD_GUILDS[1]
         assert await answer(fake, EVEN_A) == "shard 0 of 2"
