@@ -1,7 +1,8 @@
 """``python -m bot`` / ``dinobot``: run the bot with the configuration from ``.env``.
 
 Exit codes: 0 clean shutdown, 2 missing or invalid configuration (with instructions), 1 a
-failure at start-up (bad token, unreadable database) explained in the log.
+failure at start-up (bad token, a database that cannot be reached or opened) explained in one
+log line. ``python -m bot db copy ...`` is the database tool (:mod:`bot.db_command`).
 
 For tests only: ``DINOBOT_DISCORD_API_BASE=http://127.0.0.1:PORT`` points discord.py at a fake
 Discord on this machine (REST under ``/api/v10``, gateway at ``/gateway``), so the real process
@@ -29,6 +30,7 @@ import yarl  # noqa: E402
 
 from bot.app import DinoBot  # noqa: E402
 from bot.config import TOKEN_HELP, Config, ConfigError, load_config  # noqa: E402
+from bot.errors import StorageError  # noqa: E402
 
 log = logging.getLogger("bot")
 
@@ -88,6 +90,11 @@ async def run(config: Config) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["db"]:
+        from bot.db_command import main as db_main
+
+        return db_main(argv[1:])
     try:
         config = load_config()
         fake_discord = redirect_to_fake_discord(os.environ)
@@ -108,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except discord.PrivilegedIntentsRequired:
         log.error("Discord refused the requested intents; this bot needs none that are privileged.")
+        return 1
+    except StorageError as exc:  # unreachable, refused, or from a newer DinoBot: one line, no traceback
+        log.error("cannot start: %s", exc)
         return 1
     return 0
 

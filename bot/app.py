@@ -3,12 +3,17 @@
 ``setup_hook`` (runs once, before the gateway connects) opens the database, loads the models,
 starts the training service, adds the cogs and syncs commands if they changed. ``close`` undoes
 it in reverse order: stop training first (it may still write to the store), then the store.
+
+The bot is an ``AutoShardedBot``: one process runs every shard by default, or only the shards
+``config.shards`` names, and then serves, schedules and fine-tunes only the servers on them
+(see :mod:`bot.sharding`). Commands are synced by the process that runs shard 0.
 """
 from __future__ import annotations
 
 import gc
 import logging
 import time
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 
 import discord
@@ -35,7 +40,7 @@ def bot_version() -> str:
         return "unknown"
 
 
-class DinoBot(commands.Bot):
+class DinoBot(commands.AutoShardedBot):
     """Slash commands only: no message content, no privileged intents."""
 
     store: Store
@@ -46,8 +51,10 @@ class DinoBot(commands.Bot):
     def __init__(self, config: Config, **kwargs) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        shards = config.shards
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, help_command=None,
-                         allowed_mentions=discord.AllowedMentions.none(), **kwargs)
+                         allowed_mentions=discord.AllowedMentions.none(), shard_count=shards.count,
+                         shard_ids=None if shards.ids is None else list(shards.ids), **kwargs)
         self.config = config
         self.known_names: frozenset[str] = frozenset()
         self.tree.on_error = report_error  # one handler for every slash command
@@ -59,12 +66,12 @@ class DinoBot(commands.Bot):
         config.data_dir.mkdir(parents=True, exist_ok=True)
         corpus = [name for path in config.base_corpus for name in read_names(path)]
         self.known_names = frozenset(corpus)
-        self.store = await Store.open(config.db_path, daily_limit=config.daily_limit, known_names=self.known_names)
+        self.store = await Store.open(config.database, daily_limit=config.daily_limit, known_names=self.known_names)
         self.registry = ModelRegistry(self.store, config.models_dir, base_checkpoint=config.base_checkpoint,
                                       max_cached=config.training.max_cached_models)
         await self.registry.start()
         self.trainer = TrainingService(self.store, self.registry, config.training, replay_names=corpus or None,
-                                       activity=lambda: self.last_interaction)
+                                       activity=lambda: self.last_interaction, owns=config.shards.owns)
         await self.trainer.start()
         self.generator = NameGenerator(self.store, self.registry, self.known_names,
                                        activity=lambda: self.last_interaction)
@@ -72,7 +79,8 @@ class DinoBot(commands.Bot):
         self._services_started = True
         for extension in COGS:
             await self.load_extension(extension)
-        await sync_if_changed(self.tree, config.sync_state_file, config.dev_guild_id)
+        if config.shards.runs(0):  # one process of a cluster syncs the commands for all
+            await sync_if_changed(self.tree, config.sync_state_file, config.dev_guild_id)
         self.log_invite_url()
         # Everything loaded so far (modules, models, caches) lives as long as the bot: keep it
         # out of the cyclic GC's full collections, which otherwise stall the loop under load.
@@ -90,7 +98,9 @@ class DinoBot(commands.Bot):
         self.last_interaction = time.monotonic()
 
     async def on_ready(self) -> None:
-        log.info("logged in as %s in %d servers (DinoBot %s)", self.user, len(self.guilds), bot_version())
+        shards = replace(self.config.shards, count=self.shard_count)
+        log.info("logged in as %s in %d servers, %s (DinoBot %s, database %s)", self.user, len(self.guilds),
+                 shards.describe(), bot_version(), self.store.target.redacted)
 
     async def close(self) -> None:
         """Cancel training, close the database, then disconnect."""

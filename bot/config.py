@@ -11,7 +11,9 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from bot.services.store.target import DatabaseTarget, parse_database_url
 from bot.services.training.settings import TrainingSettings
+from bot.sharding import ShardPlan, parse_shard_ids
 from model import BASE_CHECKPOINT, train_path, val_path
 
 TOKEN_HELP = """\
@@ -41,10 +43,18 @@ class Config:
     submit_rate: tuple[int, float] = (5, 60.0)
     log_level: str = "INFO"
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    # Running at scale: the shared database, and this process's Discord shards.
+    database_url: str | None = None  # None: the SQLite file in data_dir
+    shards: ShardPlan = field(default_factory=ShardPlan)
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "dinobot.sqlite3"
+
+    @property
+    def database(self) -> DatabaseTarget:
+        """Where the store lives: ``DINOBOT_DATABASE_URL``, else the SQLite file in the data folder."""
+        return parse_database_url(self.database_url, self.db_path)
 
     @property
     def models_dir(self) -> Path:
@@ -76,11 +86,25 @@ def load_config(env_file: str | os.PathLike | None = ".env", environ: dict[str, 
         schedule_minutes=schedule,
         tolerance=get.number("DINOBOT_PROMOTE_TOLERANCE", 0.05),
         max_cached_models=get.integer("DINOBOT_MAX_CACHED_MODELS", 8, minimum=0),
+        lease_seconds=get.number("DINOBOT_FINETUNE_LEASE_SECONDS", 60.0, minimum=1.0),
     )
+    data_dir = Path(get.text("DINOBOT_DATA_DIR", "var")).expanduser()
+    database_url = get.text("DINOBOT_DATABASE_URL", "") or None
+    try:
+        parse_database_url(database_url, data_dir)
+    except ValueError as exc:
+        raise ConfigError(f"DINOBOT_DATABASE_URL {exc}") from None
+    shard_ids = get.text("DINOBOT_SHARD_IDS", "") or None
+    try:
+        shards = ShardPlan(get.integer("DINOBOT_SHARD_COUNT", None, minimum=1),
+                           None if shard_ids is None else parse_shard_ids(shard_ids))
+    except ValueError as exc:
+        message = str(exc) if str(exc).startswith("DINOBOT_") else f"DINOBOT_SHARD_IDS {exc}, not {shard_ids!r}"
+        raise ConfigError(message) from None
     return Config(
         token=environ.get("DISCORD_TOKEN", "").strip() or None,
         dev_guild_id=get.integer("DEV_GUILD_ID", None, minimum=1),
-        data_dir=Path(get.text("DINOBOT_DATA_DIR", "var")).expanduser(),
+        data_dir=data_dir,
         base_checkpoint=Path(environ.get("DINOBOT_BASE_CHECKPOINT", str(BASE_CHECKPOINT))).expanduser(),
         base_corpus=get.paths("DINOBOT_BASE_CORPUS", default=(train_path(), val_path())),
         daily_limit=get.integer("DINOBOT_DAILY_LIMIT", 20, minimum=1),
@@ -88,6 +112,8 @@ def load_config(env_file: str | os.PathLike | None = ".env", environ: dict[str, 
         submit_rate=(get.integer("DINOBOT_SUBMIT_PER_MINUTE", 5, minimum=1), 60.0),
         log_level=get.choice("DINOBOT_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         training=training,
+        database_url=database_url,
+        shards=shards,
     )
 
 

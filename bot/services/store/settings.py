@@ -5,7 +5,7 @@ from dataclasses import fields
 
 from bot.services.records import GuildSettings
 from bot.services.store.audit import insert_audit
-from bot.services.store.db import Database
+from bot.services.store.db import Database, lock_key
 
 SETTINGS_FIELDS = tuple(f.name for f in fields(GuildSettings) if f.name != "guild_id")
 _SELECT = f"SELECT {', '.join(SETTINGS_FIELDS)} FROM guild_settings WHERE guild_id = ?"
@@ -30,8 +30,8 @@ class SettingsStore:
         if unknown:
             raise ValueError(f"unknown guild settings: {', '.join(unknown)}")
         wanted = {k: bool(v) for k, v in changes.items()}
-        async with self._db.transaction() as db:
-            rows = await db.execute_fetchall(_SELECT, (guild_id,))
+        async with self._db.transaction(lock_key("guild", guild_id)) as tx:
+            rows = await tx.fetch(_SELECT, (guild_id,))
             old = GuildSettings(guild_id, *map(bool, rows[0])) if rows else GuildSettings(guild_id)
             diff = {k: {"from": getattr(old, k), "to": v}
                     for k, v in wanted.items() if getattr(old, k) != v}
@@ -39,7 +39,7 @@ class SettingsStore:
                 return old
             new = GuildSettings(guild_id, **{**{k: getattr(old, k) for k in SETTINGS_FIELDS}, **wanted})
             now = self._db.now()
-            await db.execute(
+            await tx.execute(
                 "INSERT INTO guild_settings (guild_id, review_required, schedule_enabled,"
                 " updated_by, updated_at) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (guild_id) DO UPDATE SET review_required = excluded.review_required,"
@@ -47,5 +47,5 @@ class SettingsStore:
                 " updated_at = excluded.updated_at",
                 (guild_id, int(new.review_required), int(new.schedule_enabled), actor_id, now),
             )
-            await insert_audit(db, guild_id, actor_id, "settings.update", diff, now)
+            await insert_audit(tx, guild_id, actor_id, "settings.update", diff, now)
         return new

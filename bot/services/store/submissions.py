@@ -7,15 +7,13 @@ can submit 2 x limit names around midnight, and the error says exactly when the 
 """
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 from typing import Iterable
 
-import aiosqlite
-
-from bot.errors import DailyLimitReached, DuplicateName, KnownDinosaur, NotFound, StorageError
+from bot.errors import DailyLimitReached, DuplicateName, KnownDinosaur, NotFound
 from bot.services.records import Status, Submission
 from bot.services.store.audit import insert_audit
-from bot.services.store.db import Database, is_unique_violation, sql_limit
+from bot.services.store.db import Database, Row, UniqueViolation, limit_value, lock_key
 from model.vocab import normalize_name
 
 DAY_SECONDS = 24 * 60 * 60
@@ -46,18 +44,17 @@ class SubmissionStore:
         self._db = db
         self.daily_limit = daily_limit
         self.known_names = frozenset(n.strip().lower() for n in known_names)
-        # guild -> every name ever submitted there; filled on first use, then kept current by
-        # submit() under the same lock, so /dinoname's avoid-set costs no query per request.
-        self._submitted: dict[int, set[str]] = {}
+        # guild -> every name ever submitted there, so /dinoname's avoid-set costs no query per
+        # request. The entry exists *before* its query runs and submit() adds every committed
+        # name to an existing entry, so a name committed while the query runs is never missed.
+        self._submitted: dict[int, _NameCache] = {}
 
     async def submit(self, guild_id: int, user_id: int, raw_name: str) -> Submission:
         """Store a member's name for a guild and return it once committed.
 
-        The whole write is one ``INSERT ... SELECT ... RETURNING`` statement run outside any
-        explicit transaction, so SQLite runs it as its own transaction and commits it (fsync
-        included, under FULL) before the statement reports done. The limit check is part of that
-        statement, so it cannot race another write, and a submit costs one round trip to the
-        database thread instead of three (BEGIN, INSERT, COMMIT).
+        The whole write is one ``INSERT ... SELECT ... RETURNING`` statement run as its own
+        transaction (``Database.write_one``), and this returns only after that commit. The
+        limit check is part of the statement, so it cannot race another write of the member.
 
         The status is ``pending`` if the guild requires review, else ``approved``. Every stored
         submission counts towards the member's limit whatever its status becomes, so rejected
@@ -74,31 +71,26 @@ class SubmissionStore:
         params = {"guild": guild_id, "name": name, "user": user_id, "now": now,
                   "since": now - DAY_SECONDS, "limit": limit}
         try:
-            async with self._db.connection() as db:
-                rows = await db.execute_fetchall(_SUBMIT_SQL, params)
-                if db.in_transaction:  # would mean the insert is not committed yet
-                    await self._db.rollback()
-                    raise StorageError("a submission was left uncommitted; nothing was saved")
-                if not rows:
-                    raise await self._limit_error(db, guild_id, user_id, now)
-                if guild_id in self._submitted:
-                    self._submitted[guild_id].add(name)
-        except sqlite3.IntegrityError as exc:
-            if is_unique_violation(exc):
-                raise DuplicateName(name) from None
-            raise
+            # The lock makes one member's submissions take turns (on PostgreSQL; SQLite has
+            # one writer anyway), so two at once cannot both pass the limit check.
+            rows = await self._db.write_one(_SUBMIT_SQL, params, lock=lock_key("member", guild_id, user_id))
+        except UniqueViolation:
+            raise DuplicateName(name) from None
+        if not rows:
+            raise await self._limit_error(guild_id, user_id, now)
+        if (cache := self._submitted.get(guild_id)) is not None:
+            cache.names.add(name)
         (row,) = rows
         return Submission(row["id"], guild_id, name, user_id, now, Status(row["status"]))
 
-    async def _limit_error(self, db: aiosqlite.Connection, guild_id: int, user_id: int,
-                           now: float) -> DailyLimitReached:
+    async def _limit_error(self, guild_id: int, user_id: int, now: float) -> DailyLimitReached:
         """Say when the member's count in the window drops below the limit again.
 
         That is 24 h after the (count - limit + 1)-th oldest submission in the window; usually
         the oldest, unless the limit was lowered since they submitted.
         """
         assert self.daily_limit is not None
-        rows = await db.execute_fetchall(
+        rows = await self._db.fetch(
             "SELECT created_at FROM submissions WHERE guild_id = ? AND submitter_id = ?"
             " AND created_at > ? ORDER BY created_at",
             (guild_id, user_id, now - DAY_SECONDS),
@@ -123,7 +115,7 @@ class SubmissionStore:
         where, params = _status_filter(guild_id, status)
         rows = await self._db.fetch(
             f"SELECT {_COLUMNS} FROM submissions WHERE {where} ORDER BY name LIMIT ? OFFSET ?",
-            (*params, sql_limit(limit), offset))
+            (*params, limit_value(self._db, limit), offset))
         return [_submission(r) for r in rows]
 
     async def recent(self, guild_id: int, status: Status | str | None = None,
@@ -135,7 +127,7 @@ class SubmissionStore:
         where, params = _status_filter(guild_id, status)
         rows = await self._db.fetch(
             f"SELECT {_COLUMNS} FROM submissions WHERE {where} ORDER BY id DESC LIMIT ?",
-            (*params, sql_limit(limit)))
+            (*params, limit_value(self._db, limit)))
         return [_submission(r) for r in rows]
 
     async def count(self, guild_id: int, status: Status | str | None = None) -> int:
@@ -148,7 +140,7 @@ class SubmissionStore:
         """The review queue: pending submissions, oldest first."""
         rows = await self._db.fetch(
             f"SELECT {_COLUMNS} FROM submissions WHERE guild_id = ? AND status = 'pending'"
-            " ORDER BY id LIMIT ?", (guild_id, sql_limit(limit)))
+            " ORDER BY id LIMIT ?", (guild_id, limit_value(self._db, limit)))
         return [_submission(r) for r in rows]
 
     async def set_status(self, guild_id: int, name_or_id: int | str, status: Status | str,
@@ -165,8 +157,8 @@ class SubmissionStore:
         new = Status(status)
         expected = None if only_from is None else Status(only_from)
         column, key = _lookup(name_or_id)
-        async with self._db.transaction() as db:
-            rows = await db.execute_fetchall(
+        async with self._db.transaction(lock_key("guild", guild_id)) as tx:
+            rows = await tx.fetch(
                 f"SELECT {_COLUMNS} FROM submissions WHERE guild_id = ? AND {column} = ?",
                 (guild_id, key))
             if not rows:
@@ -175,11 +167,11 @@ class SubmissionStore:
             if old.status is new or (expected is not None and old.status is not expected):
                 return old
             now = self._db.now()
-            await db.execute(
+            await tx.execute(
                 "UPDATE submissions SET status = ?, status_changed_by = ?, status_changed_at = ?"
                 " WHERE id = ?", (new.value, actor_id, now, old.id))
             details = {"id": old.id, "name": old.name, "from": old.status.value, "to": new.value}
-            await insert_audit(db, guild_id, actor_id, f"submission.{new.value}", details, now)
+            await insert_audit(tx, guild_id, actor_id, f"submission.{new.value}", details, now)
         return Submission(old.id, guild_id, old.name, old.submitter_id, old.created_at, new,
                           actor_id, now, old.first_trained_version)
 
@@ -193,15 +185,28 @@ class SubmissionStore:
     async def submitted(self, guild_id: int) -> frozenset[str]:
         """Every name ever submitted in a guild, whatever its status: what generation avoids.
 
-        Served from memory after the first call (rows are never deleted, so the set only grows,
-        and submit() adds to it under the lock that also guards this read).
+        Served from memory after the first call: rows are never deleted, so the set only grows,
+        and submit() adds to it. A server belongs to one process of a cluster (its shard's),
+        and that process is the one submitting to it; after a restart the set is read afresh.
         """
-        async with self._db.connection() as db:
-            if guild_id not in self._submitted:
-                rows = await db.execute_fetchall(
-                    "SELECT name FROM submissions WHERE guild_id = ?", (guild_id,))
-                self._submitted[guild_id] = {r["name"] for r in rows}
-            return frozenset(self._submitted[guild_id])
+        while True:
+            cache = self._submitted.get(guild_id)
+            if cache is None:
+                return await self._load_submitted(guild_id)
+            if await asyncio.shield(cache.loaded):  # False: that read failed; try it ourselves
+                return frozenset(cache.names)
+
+    async def _load_submitted(self, guild_id: int) -> frozenset[str]:
+        cache = self._submitted[guild_id] = _NameCache()
+        try:
+            rows = await self._db.fetch("SELECT name FROM submissions WHERE guild_id = ?", (guild_id,))
+        except BaseException:
+            del self._submitted[guild_id]
+            cache.loaded.set_result(False)
+            raise
+        cache.names.update(r["name"] for r in rows)
+        cache.loaded.set_result(True)
+        return frozenset(cache.names)
 
     async def count_new(self, guild_id: int) -> int:
         """Approved names no model version of this guild has trained on yet."""
@@ -226,7 +231,15 @@ class SubmissionStore:
         return {r["guild_id"]: r["n"] for r in rows}
 
 
-def _submission(row: sqlite3.Row) -> Submission:
+class _NameCache:
+    """One guild's submitted names, and whether its first read finished."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.loaded: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+
+def _submission(row: Row) -> Submission:
     return Submission(row["id"], row["guild_id"], row["name"], row["submitter_id"], row["created_at"],
                       Status(row["status"]), row["status_changed_by"], row["status_changed_at"],
                       row["first_trained_version"])

@@ -36,6 +36,9 @@ class TrainingSettings:
     # p99 lag during a 200-name fine-tune is ~4-5 ms either way, one core or two, with or
     # without a sampling thread competing, so the default does not touch it.
     switch_interval: float | None = None
+    # A running fine-tune holds a lease on its job row, renewed every third of this; a process
+    # that dies stops renewing, and the job may run again (anywhere) once the lease expires.
+    lease_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.min_holdout < 1:
@@ -48,5 +51,7 @@ class TrainingSettings:
         if self.min_new_names < 1 or self.max_cached_models < 0 or self.schedule_minutes < 0:
             raise ValueError("min_new_names must be >= 1; max_cached_models and "
                              "schedule_minutes must be >= 0")
+        if not self.lease_seconds > 0:
+            raise ValueError(f"lease_seconds must be positive, not {self.lease_seconds}")
         if self.switch_interval is not None and not self.switch_interval > 0:
             raise ValueError(f"switch_interval must be positive, not {self.switch_interval}")
