@@ -4,7 +4,8 @@ Run from the project root (one thread for every BLAS, so the figures compare lik
 
     .venv/bin/python benchmarks/bench_model.py            # everything (about 2 minutes)
     .venv/bin/python benchmarks/bench_model.py speed      # training throughput only
-    .venv/bin/python benchmarks/bench_model.py zoo        # val NLL of the model zoo (~1 min)
+    .venv/bin/python benchmarks/bench_model.py zoo        # val NLL and samples of the model zoo (~2 min)
+    .venv/bin/python benchmarks/bench_model.py heldout    # NLL on held-out fifths of the train file (~1 min)
 
 Training throughput is compared, in the same run, against
   * the seed's algorithm (one name per step, plain SGD, per-value clipping, float64 as in the
@@ -43,6 +44,9 @@ from model import (  # noqa: E402
     train_path,
     val_path,
 )
+from model.ensemble import predictions  # noqa: E402
+from model.mixing import Mixing, fit_mixing, mixture_nll  # noqa: E402
+from model.ngram import NGramModel  # noqa: E402
 from model.training import Adam, EncodedCorpus, clip_gradients, run_epochs  # noqa: E402
 from model.vocab import encode  # noqa: E402
 
@@ -172,54 +176,139 @@ def bench_time_to_quality(threshold: float = 1.66) -> None:
 
 # --------------------------------------------------------------------------- sampling
 
-def bench_sampling(model: NameModel) -> None:
+def bench_sampling(model: NameModel, reps: int = 5) -> None:
+    """The shipped model and its networks alone, interleaved: what the n-gram part costs."""
+    candidates = {"shipped model": model}
+    if model.ngram is not None:
+        candidates["its networks alone"] = model.with_ngram(None, None)
     rng = np.random.default_rng(0)
-    small, large = [], []
-    for _ in range(5):
-        for _ in range(40):
+    small = {label: [] for label in candidates}
+    large = {label: [] for label in candidates}
+    for _ in range(reps):
+        for label, candidate in candidates.items():
+            for _ in range(40):
+                start = time.perf_counter()
+                sample_names(candidate, 10, prefix="tyr", rng=rng)
+                small[label].append(time.perf_counter() - start)
             start = time.perf_counter()
-            sample_names(model, 10, prefix="tyr", rng=rng)
-            small.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        sample_names(model, 1000, rng=rng)
-        large.append(time.perf_counter() - start)
-    print("\n## Sampling with the shipped model (one thread)")
-    print(f"10 names, prefix 'tyr': median {np.median(small) * 1e3:.2f} ms (target <= 2 ms)")
-    print(f"1 000 names, one batch: median {np.median(large) * 1e3:.1f} ms (target <= 50 ms)")
+            sample_names(candidate, 1000, rng=rng)
+            large[label].append(time.perf_counter() - start)
+    print(f"\n## Sampling (one thread, medians of {reps} interleaved rounds)")
+    for label in candidates:
+        print(f"{label:<20} 10 names, prefix 'tyr': {np.median(small[label]) * 1e3:6.2f} ms (target <= 2 ms)"
+              f"   1 000 names, one batch: {np.median(large[label]) * 1e3:5.1f} ms (target <= 50 ms)")
+    prefixed = sample_names(model, 1000, prefix="tyr", rng=np.random.default_rng(1))
+    share = sum(s.name.startswith("tyr") for s in prefixed) / len(prefixed)
+    print(f"prefix honoured: {share:.1%} of 1 000 names sampled with prefix 'tyr'")
 
 
-def bench_quality(model: NameModel) -> None:
+def novelty(names: list[str], train: set[str], val: set[str]) -> tuple[float, float, float]:
+    """Like makemore: the shares of names that are new, in the train file, in the val file."""
+    in_train = sum(n in train for n in names) / len(names)
+    in_val = sum(n in val and n not in train for n in names) / len(names)
+    return 1.0 - in_train - in_val, in_train, in_val
+
+
+def bench_quality(model: NameModel, seeds: int = 5) -> None:
     train_names, val_names = read_names(train_path()), read_names(val_path())
-    nll = evaluate(model, val_names)
-    samples = [s.name for s in sample_names(model, 1000, rng=np.random.default_rng(0))]
-    known_train, known_val = set(train_names), set(val_names)
-    in_train = sum(n in known_train for n in samples)
-    in_val = sum(n in known_val for n in samples)
-    print("\n## Quality of the shipped checkpoint")
-    print(f"val NLL {nll:.4f} nats/char ({nll / np.log(2):.4f} bits) — "
-          f"{model.config.cell}-{model.config.hidden} × {len(model.members)}")
-    print(f"1 000 samples: {in_train / 10:.1f}% in train, {in_val / 10:.1f}% in val, "
-          f"{(1000 - in_train - in_val) / 10:.1f}% new")
+    print("\n## Quality of the shipped checkpoint (val NLL, nats/char)")
+    print(f"{model.config.cell}-{model.config.hidden} × {len(model.members)}"
+          + (f" + {model.ngram.order}-gram" if model.ngram is not None else ""))
+    parts = {"shipped model": model}
+    if model.ngram is not None:
+        parts["its networks alone"] = model.with_ngram(None, None)
+        parts[f"its {model.ngram.order}-gram alone"] = ngram_alone(model)
+    for label, part in parts.items():
+        nll = evaluate(part, val_names)
+        print(f"{label:<20} {nll:.4f} nats/char ({nll / np.log(2):.4f} bits)")
+    train, val = set(train_names), set(val_names)
+    splits = np.array([novelty([s.name for s in sample_names(model, 1000, rng=np.random.default_rng(seed))],
+                               train, val) for seed in range(seeds)])
+    for seed, (new, in_train, in_val) in enumerate(splits):
+        print(f"1 000 samples, seed {seed}: {new:.1%} new, {in_train:.1%} in train, {in_val:.1%} in val")
+    new, in_train, in_val = splits.mean(axis=0)
+    print(f"mean of {seeds}: {new:.2%} new, {in_train:.2%} in train, {in_val:.2%} in val "
+          f"(lowest {splits[:, 0].min():.1%}; target >= 97 % new)")
+
+
+def ngram_alone(model: NameModel) -> NameModel:
+    """The model's n-gram on its own: weight 1 at every context length (the networks' factor is p**0 = 1)."""
+    return model.with_ngram(model.ngram, Mixing.uniform(1.0, model.ngram.order))
 
 
 def bench_zoo() -> None:
-    """Val NLL of the model zoo, each trained here from random weights (about a minute)."""
+    """Val NLL, training time and five samples of the model zoo, each trained here from random weights."""
     from model import DEFAULT_TRAINING, train_model
     train_names, val_names = read_names(train_path()), read_names(val_path())
-    zoo = [("rnn", 128, 0.0, 3e-3, 1), ("rnn", 128, 0.2, 1e-2, 1), ("lstm", 128, 0.0, 1e-2, 1),
-           ("lstm", 64, 0.2, 1.5e-2, 1), ("lstm", 64, 0.2, 1.5e-2, 3), ("lstm", 128, 0.3, 1e-2, 5)]
-    print("\n## Model zoo: best val NLL (nats/char), trained from scratch on dinos_train, one thread")
-    for cell, hidden, dropout, lr, members in zoo:
+    zoo = [("rnn", 128, 0.0, 3e-3, 1, 0), ("rnn", 128, 0.2, 1e-2, 1, 0), ("lstm", 128, 0.0, 1e-2, 1, 0),
+           ("lstm", 64, 0.2, 1.5e-2, 1, 0), ("lstm", 64, 0.2, 1.5e-2, 3, 0), ("lstm", 128, 0.3, 1e-2, 5, 0),
+           ("rnn", 128, 0.2, 1e-2, 1, 6), ("lstm", 64, 0.2, 1.5e-2, 3, 6)]
+    print("\n## Model zoo: best val NLL (nats/char), trained from scratch on dinos_train, one thread; "
+          "five samples (seed 0)")
+    for cell, hidden, dropout, lr, members, order in zoo:
         config = replace(DEFAULT_TRAINING, lr=lr)
-        result = train_model(train_names, val_names, ModelConfig(cell, hidden, dropout), config, members)
-        print(f"{cell}-{hidden} dropout {dropout} lr {lr} × {members}: {result.val_loss:.4f} "
-              f"in {result.seconds:.1f} s of training")
+        result = train_model(train_names, val_names, ModelConfig(cell, hidden, dropout), config, members,
+                             ngram_order=order)
+        label = f"{cell}-{hidden} dropout {dropout} lr {lr} × {members}"
+        label += f" + {order}-gram" if order else ""
+        print(f"{label}: {result.val_loss:.4f} in {result.seconds:.1f} s of training; {_five(result.model)}")
+        if order and cell == "lstm":
+            started = time.perf_counter()
+            NGramModel.from_names(train_names, order)
+            seconds = time.perf_counter() - started
+            alone = ngram_alone(result.model)
+            print(f"{order}-gram Kneser–Ney alone: {evaluate(alone, val_names):.4f} in {seconds:.2f} s of "
+                  f"counting; {_five(alone)}")
+
+
+def bench_heldout(folds: int = 5) -> None:
+    """NLL on names no part of the model was trained or tuned on: each fifth of the train file in turn.
+
+    Networks (the shipped recipe) and n-gram are trained on the other four fifths; every
+    mixing weight is fitted on val, as for the shipped model; the held-out fifth scores them.
+    """
+    from model import train_model
+    train_names, val_names = read_names(train_path()), read_names(val_path())
+    order = np.random.default_rng(0).permutation(len(train_names))
+    scores: dict[str, list[float]] = {}
+    for fold in range(folds):
+        held = set(order[fold::folds].tolist())
+        rest = [n for i, n in enumerate(train_names) if i not in held]
+        networks = train_model(rest, val_names, ngram_order=0).model
+        ngram = NGramModel.from_names(rest, 6)
+        val = predictions(networks, ngram, val_names)
+        test = predictions(networks, ngram, [train_names[i] for i in sorted(held)])
+        for label, value in _heldout_scores(val, test).items():
+            scores.setdefault(label, []).append(value)
+    print(f"\n## Held-out NLL (nats/char): {folds} folds of the train file, 3 × LSTM-64 + 6-gram "
+          "trained on the rest, weights fitted on val")
+    for label, values in scores.items():
+        print(f"{label:<40} {np.mean(values):.4f}   folds: {' '.join(f'{v:.4f}' for v in values)}")
+
+
+def _heldout_scores(val: tuple[np.ndarray, ...], test: tuple[np.ndarray, ...]) -> dict[str, float]:
+    def nll(probs: np.ndarray, targets: np.ndarray) -> float:
+        return float(-np.log(probs[np.arange(len(targets)), targets]).mean())
+
+    net, gram, targets, lengths = test
+    linear = min(np.linspace(0, 1, 101), key=lambda w: nll((1 - w) * val[0] + w * val[1], val[2]))
+    single = fit_mixing(*val[:3], np.zeros_like(val[3]), order=1).weights[0]
+    per_length = fit_mixing(*val, order=6)
+    return {"networks alone": nll(net, targets), "6-gram alone": nll(gram, targets),
+            "linear interpolation, one weight": nll((1 - linear) * net + linear * gram, targets),
+            "geometric, one weight": mixture_nll(*test, Mixing.uniform(single, 6)),
+            "geometric, weight per context length": mixture_nll(*test, per_length)}
+
+
+def _five(model: NameModel) -> str:
+    samples = sample_names(model, 5, rng=np.random.default_rng(0))
+    return ", ".join(s.name if s.complete else f"{s.name}…" for s in samples)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", nargs="*", default=["speed", "quality", "sampling", "ttq"],
-                        choices=["speed", "quality", "sampling", "ttq", "zoo"])
+                        choices=["speed", "quality", "sampling", "ttq", "zoo", "heldout"])
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
     print(f"numpy {np.__version__}, python {sys.version.split()[0]}, checkpoint {BASE_CHECKPOINT.name}")
@@ -227,13 +316,15 @@ def main() -> None:
     if "quality" in args.what:
         bench_quality(model)
     if "sampling" in args.what:
-        bench_sampling(model)
+        bench_sampling(model, args.reps)
     if "ttq" in args.what:
         bench_time_to_quality()
     if "speed" in args.what:
         bench_speed(args.reps)
     if "zoo" in args.what:
         bench_zoo()
+    if "heldout" in args.what:
+        bench_heldout()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,12 @@ The file is written to a temporary sibling, fsynced and moved into place with ``
 so a crash leaves either the old file or the new one, never a torn one. Loading never unpickles
 (``allow_pickle=False``) and checks everything before building the model: format version,
 alphabet, cell, shapes and finiteness. A file that fails any check is refused whole.
+
+A model with an n-gram part stores its counts as plain int64 arrays (``ngram.keys``,
+``ngram.counts``, and for a fine-tune ``ngram.adapted_keys``/``ngram.adapted_counts``) and its
+order and mixing weights in the metadata; the probability tables are rebuilt on load (a few
+milliseconds). Format 2 added the n-gram; format 1 files (networks only) still load.
+
 The same format also travels as bytes (:func:`checkpoint_bytes`, :func:`load_checkpoint_bytes`),
 which is how the bot keeps fine-tuned models in its database.
 """
@@ -21,10 +27,14 @@ import numpy as np
 
 from .ensemble import NameModel
 from .errors import CheckpointError
+from .mixing import Mixing
 from .network import PARAM_NAMES, CharModel, ModelConfig
+from .ngram import NGramModel
 from .vocab import ALPHABET
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+_NGRAM_PREFIX = "ngram."
 TEMP_SUFFIX = ".tmp"
 
 
@@ -38,11 +48,15 @@ def checkpoint_bytes(model: NameModel, **metadata) -> bytes:
     meta = {**model.metadata, **metadata, "format_version": FORMAT_VERSION, "alphabet": ALPHABET,
             "config": model.config.to_dict(), "members": len(model.members),
             "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    meta.pop("ngram", None)
     arrays = {f"m{k}.{name}": member.params[name] for k, member in enumerate(model.members) for name in PARAM_NAMES}
+    if model.ngram is not None:
+        meta["ngram"] = {"order": model.ngram.order, "weights": list(model.mixing.weights)}
+        arrays.update({_NGRAM_PREFIX + key: value for key, value in model.ngram.arrays().items()})
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    model.metadata = {k: v for k, v in meta.items() if k not in ("alphabet", "format_version")}
+    model.metadata = {k: v for k, v in meta.items() if k not in ("alphabet", "format_version", "ngram")}
     return buffer.getvalue()
 
 
@@ -92,12 +106,33 @@ def load_checkpoint_bytes(data: bytes, source: str = "checkpoint bytes") -> Name
                    for k in range(int(meta["members"]))]
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {source} does not match its metadata: {exc}") from None
+    ngram, mixing = _load_ngram(source, meta, arrays)
     if arrays:
         raise CheckpointError(f"checkpoint {source} has unexpected arrays: {sorted(arrays)[:5]}")
     for member in members:
         if not all(np.isfinite(p).all() for p in member.params.values()):
             raise CheckpointError(f"checkpoint {source} holds NaN or infinite weights")
-    return NameModel(members, {k: v for k, v in meta.items() if k not in ("alphabet", "format_version")})
+    kept = {k: v for k, v in meta.items() if k not in ("alphabet", "format_version", "ngram")}
+    return NameModel(members, kept, ngram, mixing)
+
+
+def _load_ngram(path: str, meta: dict,
+                arrays: dict[str, np.ndarray]) -> tuple[NGramModel | None, Mixing | None]:
+    """The n-gram part named in the metadata, its arrays taken out of ``arrays``; checked whole."""
+    spec = meta.get("ngram")
+    if spec is None:
+        return None, None
+    mine = {key.removeprefix(_NGRAM_PREFIX): arrays.pop(key) for key in list(arrays)
+            if key.startswith(_NGRAM_PREFIX)}
+    try:
+        ngram = NGramModel.from_arrays(int(spec["order"]), mine)
+        mixing = Mixing(tuple(spec["weights"]))
+        if len(mixing.weights) != ngram.order:
+            raise ValueError(f"{len(mixing.weights)} mixing weights for a {ngram.order}-gram")
+        return ngram, mixing
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} has an n-gram part that does not match its metadata: "
+                              f"{exc}") from None
 
 
 def _read_meta(path: str, raw: np.ndarray | None) -> dict:
@@ -107,7 +142,7 @@ def _read_meta(path: str, raw: np.ndarray | None) -> dict:
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"checkpoint {path} has unreadable metadata: {exc}") from None
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(f"checkpoint {path} has format version {meta.get('format_version')!r}; "
                               f"this version of DinoBot reads version {FORMAT_VERSION}")
     if meta.get("alphabet") != ALPHABET:

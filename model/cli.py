@@ -34,6 +34,8 @@ from . import (
     val_path,
 )
 from .ensemble import evaluate
+from .ngram import DEFAULT_ORDER as DEFAULT_NGRAM_ORDER
+from .ngram import MAX_ORDER as MAX_NGRAM_ORDER
 from .training import with_overrides
 
 log = logging.getLogger("model")
@@ -78,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clip each gradient value to [-5, 5] (the seed's rule) or the global norm to 5")
     p.add_argument("--seed", type=int, default=DEFAULT_TRAINING.seed, help="seed of the first network")
     p.add_argument("--time-budget", type=float, default=None, help="seconds of training per member")
+    p.add_argument("--ngram-order", type=int, default=DEFAULT_NGRAM_ORDER,
+                   help=f"mix in a Kneser–Ney n-gram of this order counted on the train file "
+                        f"(default {DEFAULT_NGRAM_ORDER}; 0: the networks alone, e.g. the seed's plain RNN)")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("sample", help="invent names, one a line")
@@ -115,15 +120,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_config = with_overrides(DEFAULT_TRAINING, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                                   patience=args.patience, clip_mode=args.clip_mode, seed=args.seed,
                                   time_budget=args.time_budget)
+    if not 0 <= args.ngram_order <= MAX_NGRAM_ORDER:
+        raise ValueError(f"--ngram-order must be 0–{MAX_NGRAM_ORDER}, not {args.ngram_order}")
     log.info("training %d × %s-%d on %d names, validating on %d", args.members, args.cell, args.hidden,
              len(train_names), len(val_names))
     stop = threading.Event()
     try:
         result = train_model(train_names, val_names, model_config, train_config, args.members,
-                             progress=_print_progress, should_stop=stop.is_set)
+                             progress=_print_progress, should_stop=stop.is_set, ngram_order=args.ngram_order)
     except KeyboardInterrupt:
         stop.set()
         raise
+    if result.model.ngram is not None:
+        log.info("mixed with a %d-gram, weight per matched context length %s (fitted on the val file)",
+                 result.model.ngram.order, " ".join(f"{w:.2f}" for w in result.model.mixing.weights))
     save_checkpoint(result.model, args.out)
     log.info("val NLL %.4f nats/char (%.4f bits) after %.1f s at %s chars/s; saved %s", result.val_loss,
              result.val_loss / math.log(2), result.seconds, f"{result.chars_per_sec:,.0f}", args.out)

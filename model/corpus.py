@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -21,6 +21,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 BASE_CHECKPOINT = PACKAGE_DIR / "checkpoints" / "base.npz"
 
 
+Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # inputs, targets, mask: (names, steps) each
 SHIPPED_CORPUS_DIR = PACKAGE_DIR.parent / "data"
 
 
@@ -82,17 +83,17 @@ class EncodedCorpus:
     def __len__(self) -> int:
         return len(self.lengths)
 
-    def in_length_order(self, batch_size: int):
+    def in_length_order(self, batch_size: int) -> Iterator[Batch]:
         """Every name once, shortest first, for evaluation: (inputs, targets, mask) batches."""
         order = np.argsort(self.lengths, kind="stable")
         for i in range(0, len(order), batch_size):
             yield self._batch(order[i : i + batch_size])
 
-    def _batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _batch(self, idx: np.ndarray) -> Batch:
         steps = int(self.lengths[idx].max())
         return self.inputs[idx, :steps], self.targets[idx, :steps], self.mask[idx, :steps]
 
-    def batches(self, batch_size: int, rng: np.random.Generator):
+    def batches(self, batch_size: int, rng: np.random.Generator) -> Iterator[Batch]:
         """Yield (inputs, targets, mask) batches of similar-length names in random order."""
         order = np.lexsort((rng.random(len(self)), self.lengths))  # by length, ties shuffled
         chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]

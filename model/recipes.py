@@ -15,8 +15,10 @@ from typing import Collection, Sequence
 import numpy as np
 
 from .corpus import EncodedCorpus
-from .ensemble import NameModel, evaluate
+from .ensemble import NameModel, evaluate, with_fitted_ngram
 from .network import CharModel, ModelConfig
+from .ngram import DEFAULT_ORDER as DEFAULT_NGRAM_ORDER
+from .ngram import NGramModel
 from .sampling import sample_names
 from .training import Progress, ProgressFn, StopFn, TrainConfig, run_epochs
 
@@ -43,14 +45,22 @@ class FitResult:
 def train_model(train_names: Sequence[str], val_names: Sequence[str],
                 model_config: ModelConfig = DEFAULT_MODEL, train_config: TrainConfig = DEFAULT_TRAINING,
                 members: int = DEFAULT_MEMBERS, progress: ProgressFn | None = None,
-                should_stop: StopFn | None = None) -> FitResult:
-    """Train ``members`` networks from random weights (seeds seed, seed+1, …) and ensemble them."""
+                should_stop: StopFn | None = None, ngram_order: int = DEFAULT_NGRAM_ORDER) -> FitResult:
+    """Train ``members`` networks from random weights (seeds seed, seed+1, …) and ensemble them.
+
+    With ``ngram_order`` > 0 the ensemble is combined with a Kneser–Ney n-gram counted on
+    ``train_names``, the mixing weights fitted on ``val_names``; 0 gives the networks alone.
+    """
     if members < 1:
         raise ValueError(f"need at least one ensemble member, not {members}")
     corpus = EncodedCorpus(train_names)
     networks = [CharModel.create(model_config, np.random.default_rng(train_config.seed + k))
                 for k in range(members)]
     result = _fit_members(networks, lambda k, rng: corpus, val_names, train_config, progress, should_stop)
+    if ngram_order and not result.cancelled:
+        ngram = NGramModel.from_names(train_names, ngram_order)
+        result.model = with_fitted_ngram(result.model, ngram, val_names)
+        result.val_loss = evaluate(result.model, list(val_names))
     result.model.metadata.update(train_names=len(train_names), val_names=len(val_names),
                                  val_loss=result.val_loss, created=_now(), kind="base",
                                  training=_describe(train_config))
@@ -64,6 +74,14 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
     """A fine-tuned copy of ``model`` (the original is never modified).
 
     Each epoch trains on all ``new_names`` plus ``replay_ratio`` times as many replayed names.
+
+    The n-gram part, if any, becomes the base counts plus the counts of ``new_names``, and the
+    mixing weights are kept. A count model cannot forget, so without the new counts it would
+    keep voting for the base style at every letter and undo what the networks learn (measured
+    on 80 names ending in "-zilla": 3.8 % of samples carry the ending with the new counts, 0.0 %
+    with the base n-gram, 1.2 % from the networks alone). The counts of earlier fine-tunes are
+    replaced rather than added to, because the bot fine-tunes a server's model on *all* its
+    names each time: adding would count every name again per version.
     """
     if not new_names:
         raise ValueError("fine-tuning needs at least one new name")
@@ -78,6 +96,9 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
 
     networks = [m.copy() for m in model.members]
     result = _fit_members(networks, mix, val_names, train_config, progress, should_stop)
+    if model.ngram is not None:
+        result.model = result.model.with_ngram(model.ngram.adapted_to(new), model.mixing)
+        result.val_loss = math.nan if result.cancelled else evaluate(result.model, list(val_names))
     result.model.metadata = {**model.metadata, "kind": "fine-tune", "created": _now(),
                              "fine_tune_names": len(new), "replay_names": per_epoch,
                              "val_loss": result.val_loss, "training": _describe(train_config)}

@@ -26,7 +26,7 @@ from tests.support.harness import GUILD_A, GUILD_B, OWNER, Harness, make_config,
 # Imported here so every test can ask for them; skipped without the server, failed under CI=true.
 from tests.support.postgres import postgres, postgres_url  # noqa: E402, F401
 
-# -- end PostgreSQL ----------------------------------------------------------------------------------
+# -- end PostgreSQL ------------------------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.corpus import how_dinosaur_like
-from bot.services.records import GuildSettings, Status, Submission
+from bot.services.records import AuditEntry, GuildSettings, Status, Submission
 from bot.ui.checks import admin_only, is_admin
 from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, fit, when
 from bot.ui.replies import report_error, send_ephemeral
@@ -109,7 +109,8 @@ def pending_embed(sub: Submission, verdict: str, waiting: int) -> discord.Embed:
 # ---------------------------------------------------------------------- /settings
 
 
-def settings_embed(bot: DinoBot, settings: GuildSettings, pending: int) -> discord.Embed:
+def settings_embed(bot: DinoBot, settings: GuildSettings, pending: int,
+                   last_change: AuditEntry | None) -> discord.Embed:
     """The server's switches, each with what it means in practice."""
     if settings.review_required:
         review = f"**On**: new names wait for a moderator's `/review` ({pending} waiting)."
@@ -128,6 +129,9 @@ def settings_embed(bot: DinoBot, settings: GuildSettings, pending: int) -> disco
     embed = discord.Embed(title="⚙️ DinoBot settings for this server", colour=DINO_GREEN)
     embed.add_field(name="Review (`review`)", value=review, inline=False)
     embed.add_field(name="Scheduled fine-tuning (`scheduled_training`)", value=schedule, inline=False)
+    if last_change is not None:  # a mention in an embed is shown, never pinged
+        embed.add_field(name="Last changed", value=f"by <@{last_change.actor_id}> {when(last_change.created_at)}",
+                        inline=False)
     return embed
 
 
@@ -180,11 +184,12 @@ class Review(commands.Cog):
         old = await store.settings.get(guild_id)
         new = await store.settings.update(guild_id, interaction.user.id, **changes) if changes else old  # audited
         pending = await store.names.count(guild_id, Status.PENDING)
+        last_change = next(iter(await store.audit.recent(guild_id, limit=1, action="settings.update")), None)
         content = describe_changes(old, new) if changes else ""
         if new != old:
             log.info("guild %s: user %s changed settings %s", guild_id, interaction.user.id, changes)
-        await interaction.response.send_message(content or None, embed=settings_embed(self.bot, new, pending),
-                                                ephemeral=True)
+        embed = settings_embed(self.bot, new, pending, last_change)
+        await interaction.response.send_message(content or None, embed=embed, ephemeral=True)
 
 
 async def setup(bot: DinoBot) -> None:

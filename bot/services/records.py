@@ -138,7 +138,7 @@ class ModelInfo:
     """What ``/dinoinfo`` says about the model serving a server, read without touching weights."""
 
     version: int | None  # None: the shipped base model
-    network: str  # e.g. "3 × LSTM-64"
+    network: str  # e.g. "3 × LSTM-64 + 6-gram"
     val_loss: float | None  # nats per letter on the validation names it was judged on
     trained_at: float | None  # unix seconds; None when unknown
     trained_on: str  # e.g. "1235 dinosaur names" or "48 names from this server"

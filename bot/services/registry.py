@@ -55,6 +55,8 @@ class ServedModel:
         """The facts a reply shows about this model, so the Discord layer never reads weights."""
         config, meta = self.model.config, self.model.metadata
         network = f"{len(self.model.members)} × {config.cell.upper()}-{config.hidden}"
+        if self.model.ngram is not None:
+            network += f" + {self.model.ngram.order}-gram"
         if self.is_base:
             created = meta.get("created")
             trained_at = datetime.fromisoformat(created).timestamp() if created else None

@@ -72,8 +72,8 @@ async def test_submit_announces_the_normalised_name_and_its_score(dino):
 async def test_submit_puts_score_into_words(dino):
     dino_like = await submit(dino, "Brachiosaurix")
     gibberish = await submit(dino, "qxzqvkjw")
-    assert "finds it dinosaur-like (1.64 nats/letter" in dino_like["content"]  # base model: 1.640
-    assert "finds it not dinosaur-like at all (6.78 nats/letter" in gibberish["content"]  # 6.775
+    assert "finds it dinosaur-like (1.55 nats/letter" in dino_like["content"]  # base model: 1.551
+    assert "finds it not dinosaur-like at all (5.56 nats/letter" in gibberish["content"]  # 5.564
     dino.fake.assert_clean()
 
 
@@ -359,6 +359,7 @@ async def test_settings_show_and_update(dino):
     current = fields(shown)
     assert current["Review (`review`)"].startswith("**Off**")
     assert "disabled" not in current and current["Scheduled fine-tuning (`scheduled_training`)"].startswith("**On**")
+    assert "Last changed" not in current  # nobody has changed anything yet
 
     handle = await dino.fake.slash("settings", {"review": True, "scheduled_training": False}, user=ADMIN)
     updated = await reply_of(handle)
@@ -366,6 +367,7 @@ async def test_settings_show_and_update(dino):
     assert updated["content"] == ("Updated. Review: off → **on**; Scheduled fine-tuning: on → **off**.")
     assert fields(updated)["Review (`review`)"].startswith("**On**")
     assert fields(updated)["Scheduled fine-tuning (`scheduled_training`)"].startswith("**Off**")
+    assert fields(updated)["Last changed"].startswith(f"by <@{ADMIN.id}> <t:")
     settings = await dino.bot.store.settings.get(GUILD_A)
     assert (settings.review_required, settings.schedule_enabled) == (True, False)
     (entry,) = await dino.bot.store.audit.recent(GUILD_A)

@@ -64,7 +64,7 @@ async def test_more_reuses_the_options_and_survives_a_restart(dino):
 async def test_names_the_server_already_has_are_never_suggested(dino):
     store = dino.bot.store
     likely = sample_names(dino.bot.registry.base.model, 30, prefix="zu", temperature=0.3,
-                          rng=np.random.default_rng(0))
+                          avoid=store.names.known_names, rng=np.random.default_rng(0))  # refused by the store
     for user, sample in enumerate(likely):  # the likeliest names, each from its own member
         await store.names.submit(GUILD_A, 10_000 + user, sample.name)
     taken = await store.names.submitted(GUILD_A)
@@ -82,7 +82,7 @@ async def test_works_in_dms_with_the_base_model(dino):
 async def test_dinoinfo_describes_the_base_model(dino):
     reply = await (await dino.fake.slash("dinoinfo", guild=GUILD_B)).response()
     fields = {f["name"]: f["value"] for f in reply["data"]["embeds"][0]["fields"]}
-    assert fields["Model"] == "The base model" and "LSTM-64" in fields["Network"]
+    assert fields["Model"] == "The base model" and fields["Network"] == "3 × LSTM-64 + 6-gram"
     assert "nats/letter" in fields["Validation loss"] and "DinoBot" in reply["data"]["embeds"][0]["footer"]["text"]
 
 

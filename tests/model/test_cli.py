@@ -37,6 +37,17 @@ def test_train_logs_a_line_per_epoch_and_saves(trained):
     assert load_checkpoint(out).metadata["train_names"] == 6
 
 
+def test_train_mixes_in_a_6_gram_by_default_and_ngram_order_0_keeps_the_plain_rnn(trained):
+    folder, out, result = trained
+    assert "mixed with a 6-gram" in result.stderr and load_checkpoint(out).ngram.order == 6
+    plain = folder / "plain.npz"
+    result = run("train", "--train", str(folder / "train.txt"), "--val", str(folder / "val.txt"), "--out", str(plain),
+                 "--cell", "rnn", "--hidden", "8", "--members", "1", "--epochs", "2", "--ngram-order", "0")
+    assert result.returncode == 0, result.stderr
+    model = load_checkpoint(plain)
+    assert model.ngram is None and model.config.cell == "rnn" and len(model.members) == 1
+
+
 def test_sample_prints_one_name_a_line(trained):
     _, out, _ = trained
     result = run("sample", "--checkpoint", str(out), "--prefix", "ab", "-n", "4", "--seed", "1")
@@ -79,6 +90,7 @@ def test_score_prints_each_name_with_its_nll():
     (("eval", "--checkpoint", "/nonexistent.npz"), 1, "not found"),
     (("eval", "--names", "/nonexistent.txt"), 1, "not found"),
     (("train", "--hidden", "0"), 2, "hidden size"),
+    (("train", "--ngram-order", "-1"), 2, "--ngram-order must be 0–12"),
     (("bogus",), 2, "invalid choice"),
 ])
 def test_errors_are_one_friendly_line_with_a_proper_exit_code(args, code, fragment):

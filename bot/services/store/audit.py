@@ -32,12 +32,14 @@ class AuditLog:
         async with self._db.transaction(lock_key("guild", guild_id)) as tx:
             return await insert_audit(tx, guild_id, actor_id, action, details or {}, self._db.now())
 
-    async def recent(self, guild_id: int, limit: int | None = 50) -> list[AuditEntry]:
-        """A guild's audit log, newest first."""
+    async def recent(self, guild_id: int, limit: int | None = 50, action: str | None = None) -> list[AuditEntry]:
+        """A guild's audit log, newest first, optionally of one action (``/settings`` shows who
+        last changed the settings)."""
+        where, params = ("guild_id = ?", (guild_id,)) if action is None else (
+            "guild_id = ? AND action = ?", (guild_id, action))
         rows = await self._db.fetch(
             "SELECT id, guild_id, actor_id, action, details, created_at FROM audit_log"
-            " WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
-            (guild_id, limit_value(self._db, limit)),
+            f" WHERE {where} ORDER BY id DESC LIMIT ?", (*params, limit_value(self._db, limit)),
         )
         return [AuditEntry(r["id"], r["guild_id"], r["actor_id"], r["action"],
                            json.loads(r["details"]), r["created_at"]) for r in rows]

@@ -32,9 +32,7 @@ class TrainingSettings:
     max_cached_models: int = 8  # fine-tuned models kept in memory (the base is always kept)
     outcome_samples: int = 5  # names sampled from a new model for the admin's report
     # While a fine-tune runs, set sys.setswitchinterval to this (seconds), restoring it after;
-    # None leaves the interpreter's 5 ms. Measured (benchmarks/bench_services.py): the loop's
-    # p99 lag during a 200-name fine-tune is ~4-5 ms either way, one core or two, with or
-    # without a sampling thread competing, so the default does not touch it.
+    # None leaves the interpreter's 5 ms, which the README's service benchmark found no worse.
     switch_interval: float | None = None
     # A running fine-tune holds a lease on its job row, renewed every third of this; a process
     # that dies stops renewing, and the job may run again (anywhere) once the lease expires.

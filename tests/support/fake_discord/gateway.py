@@ -188,7 +188,7 @@ class ShardSession:
 
 
 class FakeGateway:
-    """The websocket half of :class:`~tests.fake_discord.FakeDiscord`: one session per shard.
+    """The websocket half of :class:`~tests.support.fake_discord.FakeDiscord`: one session per shard.
 
     A bot that does not shard has exactly one session (shard ``[0, 1]``), and the single-session
     helpers (``session_id``, ``seq``, ``events``, ``drop``, ...) then need no ``shard_id``. With

@@ -143,7 +143,7 @@ class FakeDiscord:
 
     ``recommended_shards`` is what ``GET /gateway/bot`` recommends (an ``AutoShardedClient``
     without a ``shard_count`` uses it). Sharded clients get each guild's events on the
-    connection of shard ``(guild_id >> 22) % shard_count`` only; see ``tests.fake_discord.gateway``.
+    connection of shard ``(guild_id >> 22) % shard_count`` only; see ``tests.support.fake_discord.gateway``.
     """
 
     def __init__(
