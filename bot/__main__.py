@@ -28,7 +28,7 @@ from typing import Mapping  # noqa: E402
 import discord  # noqa: E402
 import yarl  # noqa: E402
 
-from bot.app import DinoBot  # noqa: E402
+from bot.app import DinoBot, check_database  # noqa: E402
 from bot.config import TOKEN_HELP, Config, ConfigError, load_config  # noqa: E402
 from bot.errors import StorageError  # noqa: E402
 
@@ -73,6 +73,7 @@ def setup_logging(config: Config) -> None:
 
 
 async def run(config: Config) -> None:
+    await check_database(config)  # a database problem ends the start here, before Discord
     bot = DinoBot(config)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()

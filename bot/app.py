@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 COGS = ("bot.cogs.generate", "bot.cogs.corpus", "bot.cogs.review", "bot.cogs.retrain")
 
 
+async def check_database(config: Config) -> None:
+    """Open (and migrate) the configured database once and close it again, before going online,
+    so a wrong address or a server that is down is reported without touching Discord."""
+    store = await Store.open(config.database, daily_limit=config.daily_limit)
+    await store.close()
+
+
 def bot_version() -> str:
     try:
         return version("dinobot")

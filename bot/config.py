@@ -6,6 +6,7 @@ README's configuration table is generated from the same list in spirit: keep the
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,7 +94,8 @@ def load_config(env_file: str | os.PathLike | None = ".env", environ: dict[str, 
     try:
         parse_database_url(database_url, data_dir)
     except ValueError as exc:
-        raise ConfigError(f"DINOBOT_DATABASE_URL {exc}") from None
+        shown = re.sub(r":[^:@/]*@", ":***@", database_url or "")  # never echo a password
+        raise ConfigError(f"DINOBOT_DATABASE_URL {exc} (it is {shown!r})") from None
     shard_ids = get.text("DINOBOT_SHARD_IDS", "") or None
     try:
         shards = ShardPlan(get.integer("DINOBOT_SHARD_COUNT", None, minimum=1),

@@ -43,6 +43,7 @@ def test_without_a_token_it_exits_2_and_says_how_to_get_one(tmp_path):
     ("DINOBOT_DAILY_LIMIT", "abc"),
     ("DINOBOT_PROMOTE_TOLERANCE", "lots"),
     ("DINOBOT_DISCORD_API_BASE", "https://example.com/api"),  # tests only, loopback only
+    ("DINOBOT_DATABASE_URL", "mysql://db.example/dino"),
 ])
 def test_an_invalid_setting_exits_2_naming_the_key(tmp_path, key, value):
     done = run_bot(tmp_path, env={"DISCORD_TOKEN": "not-a-real-token", key: value})

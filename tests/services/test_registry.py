@@ -16,7 +16,7 @@ import pytest
 from bot.services.registry import ModelRegistry, ServedModel
 from bot.services.store import DatabaseTarget, Store
 from model import BASE_CHECKPOINT, checkpoint_bytes, load_checkpoint, save_checkpoint
-from tests.support.backends import RawDB
+from tests.support.stores import RawDB
 
 G1, G2, G3 = 111, 222, 333
 

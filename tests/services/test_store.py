@@ -37,9 +37,9 @@ from bot.services.store.jobs import MAX_ATTEMPTS
 from bot.services.store.migrations import MIGRATIONS, SCHEMA_VERSION, split_statements
 from bot.services.store.postgres import bind, to_numbered
 from model.errors import InvalidName
-from tests.support.backends import RawDB
 from tests.support.db_checks import latest_promoted, untrained
 from tests.support.name_factory import name_for
+from tests.support.stores import RawDB
 
 G1, G2 = 111_111_111_111_111_111, 222_222_222_222_222_222  # snowflake-sized guild ids
 ALICE, BOB, ADMIN = 1001, 1002, 9001

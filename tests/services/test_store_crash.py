@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 
 from bot.services.store import DatabaseTarget, Store
-from tests.support.backends import RawDB
-from tests.support.postgres import remove_cluster, start_cluster
+from tests.support.stores import RawDB
 
 REPO = Path(__file__).resolve().parents[2]
 GUILD = 4242
@@ -154,11 +153,10 @@ async def check_store(target: DatabaseTarget, acked: dict[int, str], acked_toggl
                                             else False)
 
 
-async def test_acknowledged_writes_survive_a_postgres_crash_and_the_store_reconnects(postgres) -> None:
-    server = await asyncio.to_thread(start_cluster)  # its own cluster: this test crashes it
-    try:
-        await server.create_database("crashy")
-        target = DatabaseTarget("postgresql", server.url("crashy"))
+async def test_acknowledged_writes_survive_a_postgres_crash_and_the_store_reconnects(crashable_postgres) -> None:
+    server = crashable_postgres
+    async with server.database() as url:
+        target = DatabaseTarget("postgresql", url)
         async with await Store.open(target):
             pass  # migrated before the child starts, so the crash hits writes, not the schema
         child = Child(target, "omega", "FULL")
@@ -171,6 +169,4 @@ async def test_acknowledged_writes_survive_a_postgres_crash_and_the_store_reconn
         await asyncio.to_thread(child.read_until, lambda c: len(c.names) >= before_crash + 100, kill=True)
         assert time.perf_counter() - started < 30
         await check_store(target, child.names, child.toggles)
-    finally:
-        await asyncio.to_thread(remove_cluster, server)
 

@@ -25,7 +25,7 @@ from bot.services.registry import ModelRegistry
 from bot.services.store import DatabaseTarget, JobState, Store, VersionStatus
 from bot.services.training.service import TrainingService
 from tests.services.test_training_service import FAST, NAMES, add_names
-from tests.support.backends import RawDB
+from tests.support.stores import RawDB
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = REPO / "tests" / "support" / "training_crash_child.py"

@@ -1,9 +1,8 @@
-"""Small questions the tests ask a store (engine-level checks are in ``tests/support/backends.py``)."""
+"""Small questions the tests ask a store (engine-level checks are in ``tests/support/stores.py``)."""
 from __future__ import annotations
 
 from bot.services.records import ModelVersion, Status, VersionStatus
 from bot.services.store import Store
-from tests.support.backends import sqlite_integrity as integrity  # noqa: F401  (SQLite-only callers)
 
 
 async def untrained(store: Store, guild_id: int) -> list[str]:

@@ -41,7 +41,7 @@ from bot.services.store.target import DatabaseTarget
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 10.0  # seconds to open one connection (start-up, and reconnects)
+CONNECT_TIMEOUT = 2.5  # seconds to open one connection: an interaction must be answered within 3 s
 COMMAND_TIMEOUT = 60.0  # seconds any statement may take before it counts as the database being gone
 ACQUIRE_TIMEOUT = 15.0  # seconds to wait for a free pooled connection
 MIGRATION_LOCK = lock_key("dinobot", "migrations")

@@ -19,13 +19,14 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import uuid
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import asyncpg
 import pytest
 
 from bot.services.store import DatabaseTarget
 from bot.services.store.postgres import bind
+from tests.support.postgres import PostgresServer, remove_cluster, start_cluster
 
 BACKENDS = ("sqlite", "postgresql")
 TABLES = ("submissions", "model_versions", "model_checkpoints", "guild_settings", "audit_log", "training_jobs")
@@ -50,6 +51,18 @@ async def pg_url(postgres) -> AsyncIterator[str]:
         await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+def crashable_postgres(postgres: PostgresServer) -> Iterator[PostgresServer]:
+    """A second throwaway cluster that tests crash (``stop()`` is ``pg_ctl stop -m immediate``:
+    no checkpoint, crash recovery at the next start) and restart, so the session's main cluster
+    stays untouched. Each test makes its own database in it."""
+    server = start_cluster(postgres.bindir)
+    try:
+        yield server
+    finally:
+        remove_cluster(server)
 
 
 @pytest.fixture
