@@ -3,8 +3,8 @@
 The lease, not this process's memory, is what keeps a fine-tune from running twice in a
 cluster (see :mod:`bot.services.store.jobs`). This module is the event-loop side of it:
 
-* :func:`claim` takes the job, waiting while another process holds a live lease (a process
-  that was killed holds one until it expires), and says so when the job ended elsewhere;
+* :func:`try_claim` takes the job, or says how long another process's live lease has left (a
+  process that was killed holds one until it expires), or that the job ended elsewhere;
 * :class:`LeaseKeeper` renews the lease every third of its length while the fine-tune runs, and
   calls ``on_lost`` (which cancels the job) if another process took the job over, or if the
   database stayed unreachable for longer than the lease, after which another process may have.
@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from bot.errors import StorageError
@@ -23,31 +24,27 @@ from bot.services.store.jobs import JobStore, Lease
 
 log = logging.getLogger(__name__)
 
-MAX_WAIT_SLICE = 0.25  # seconds between looks at the cancel flag while waiting for a lease
-RECHECK_SECONDS = 1.0  # how often a waiting process asks the database whether the job ended
+RECHECK_SECONDS = 1.0  # how often a waiting job asks the database again
 
 
-async def claim(jobs: JobStore, job_id: int, holder: str, ttl: float,
-                stopped: Callable[[], bool]) -> Lease | JobRecord | None:
-    """The lease on ``job_id``; or its record if it already ended; None if ``stopped()`` first."""
-    waiting_logged = False
-    while True:
-        lease = await jobs.claim(job_id, holder, ttl)
-        if lease is not None:
-            return lease
-        record = await jobs.get(job_id)
-        if record is None or not record.state.active:
-            return record
-        if not waiting_logged:
-            log.info("guild %d: fine-tune #%d is held by %s until its lease expires; waiting",
-                     record.guild_id, job_id, record.holder)
-            waiting_logged = True
-        remaining = (record.lease_expires_at or 0.0) - time.time()
-        deadline = time.monotonic() + min(max(remaining, 0.05), RECHECK_SECONDS)
-        while time.monotonic() < deadline:
-            if stopped():
-                return None
-            await asyncio.sleep(min(MAX_WAIT_SLICE, max(0.0, deadline - time.monotonic())))
+@dataclass(frozen=True)
+class Busy:
+    """Another process holds the job's lease; ask again in ``retry_in`` seconds."""
+
+    holder: str | None
+    retry_in: float
+
+
+async def try_claim(jobs: JobStore, job_id: int, holder: str, ttl: float) -> Lease | Busy | JobRecord | None:
+    """The lease on ``job_id``; :class:`Busy`; the job's record if it already ended; None if it is gone."""
+    lease = await jobs.claim(job_id, holder, ttl)
+    if lease is not None:
+        return lease
+    record = await jobs.get(job_id)
+    if record is None or not record.state.active:
+        return record
+    remaining = (record.lease_expires_at or 0.0) - time.time()
+    return Busy(record.holder, min(max(remaining, 0.05), RECHECK_SECONDS))
 
 
 class LeaseKeeper:

@@ -90,6 +90,7 @@ class TrainingService:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dinobot-train")
         self._queue: asyncio.Queue[TrainingJob | None] = asyncio.Queue()
         self._jobs: dict[int, TrainingJob] = {}  # guild -> its queued or running job
+        self._waiting: set[int] = set()  # jobs whose lease another process holds (logged once)
         self._base_val: tuple[str, ...] | None = None
         self._worker: asyncio.Task | None = None
         self.scheduler = Scheduler(self)
@@ -214,32 +215,52 @@ class TrainingService:
             if job.done:  # cancelled while queued
                 self._forget(job)
                 continue
+            waiting = False
             try:
-                await self._run(job)
+                waiting = await self._run(job)
             except Exception as exc:  # the database, most likely: the lease will let it run again
                 log.exception("guild %d: fine-tune #%d failed", job.guild_id, job.id)
                 job.finish(JobStatus.FAILED, Outcome(False, f"failed: {exc}"))
             finally:
-                self._forget(job)
+                if not waiting:
+                    self._forget(job)
 
     def _forget(self, job: TrainingJob) -> None:
         if self._jobs.get(job.guild_id) is job:
             del self._jobs[job.guild_id]
+        self._waiting.discard(job.id)
 
-    async def _run(self, job: TrainingJob) -> None:
-        """Claim the job's lease, keep it while the attempt runs, and record how it ended."""
+    async def _run(self, job: TrainingJob) -> bool:
+        """Claim the job's lease, keep it while the attempt runs, and record how it ended.
+
+        True if another process holds the lease: the job goes back to the queue after a short
+        wait instead of holding up the other servers' jobs behind it.
+        """
         ttl = self.settings.lease_seconds
-        claimed = await leases.claim(self.store.jobs, job.id, self.holder, ttl, job.stop_flag.is_set)
+        claimed = await leases.try_claim(self.store.jobs, job.id, self.holder, ttl)
+        if isinstance(claimed, leases.Busy):
+            if job.id not in self._waiting:
+                self._waiting.add(job.id)
+                log.info("guild %d: fine-tune #%d is held by %s until its lease expires; waiting",
+                         job.guild_id, job.id, claimed.holder)
+            asyncio.get_running_loop().call_later(claimed.retry_in, self._requeue, job)
+            return True
         if not isinstance(claimed, Lease):
-            if claimed is not None:  # None: cancelled while waiting, and already finished
-                job.finish(*_ended_elsewhere(claimed))
-            return
+            job.finish(*_ended_elsewhere(claimed))
+            return False
         job.mark_running()
         async with leases.LeaseKeeper(self.store.jobs, claimed, ttl, job.cancel):
             status, outcome = await self._attempt(job, claimed)
         if status is not JobStatus.DONE:  # DONE recorded the job with its version
             await self._settle(job, claimed, status, outcome.reason)
         job.finish(status, outcome)
+        return False
+
+    def _requeue(self, job: TrainingJob) -> None:
+        if self._closed or job.done:
+            self._forget(job)
+        else:
+            self._queue.put_nowait(job)
 
     async def _attempt(self, job: TrainingJob, lease: Lease) -> tuple[JobStatus, Outcome]:
         started = self._clock()
@@ -350,8 +371,10 @@ class TrainingService:
         return _with(outcome, version, self._clock() - started)
 
 
-def _ended_elsewhere(record: JobRecord) -> tuple[JobStatus, Outcome]:
+def _ended_elsewhere(record: JobRecord | None) -> tuple[JobStatus, Outcome]:
     """How a job another process finished (or gave up on) ended, as this process reports it."""
+    if record is None:
+        return JobStatus.FAILED, Outcome(False, "failed: the job is no longer in the database")
     status = {JobState.DONE: JobStatus.DONE, JobState.CANCELLED: JobStatus.CANCELLED}.get(
         record.state, JobStatus.FAILED)
     promoted = record.state is JobState.DONE and record.reason.startswith("promoted")
