@@ -93,6 +93,8 @@ class ModelRegistry:
     async def _adopt_legacy_files(self) -> None:
         """Store the bytes of promoted versions that only have a file (each once, in its own
         transaction); a file that is missing or does not load is reported and left alone."""
+        if self.legacy_dir is None:
+            return
         for version in await self._store.versions.without_checkpoint():
             path = self.resolve_path(version.checkpoint_path)
             try:

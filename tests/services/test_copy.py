@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import db_command
 from bot.services.store import DatabaseTarget, Store
 from bot.services.store.copy import CopyRefused, copy_database
 from model import BASE_CHECKPOINT, checkpoint_bytes, load_checkpoint
@@ -135,7 +136,13 @@ async def test_the_command_line(filled, pg_url: str, tmp_path: Path) -> None:
         await store.names.submit(G1, 1, "othersaurus")
     refused = run_cli("--from", source, "--to", str(other.path))
     assert refused.returncode == 1 and "--force" in refused.stderr and "Traceback" not in refused.stderr
-    missing = run_cli("--from", str(tmp_path / "nope.sqlite3"), "--to", pg_url)
-    assert missing.returncode == 1 and "no SQLite database" in missing.stderr
-    bad = run_cli("--from", "mysql://x/y", "--to", pg_url)
-    assert bad.returncode == 2 and "must start with" in bad.stderr
+
+
+def test_command_line_mistakes_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert db_command.main(["copy", "--from", str(tmp_path / "nope.sqlite3"), "--to", str(tmp_path / "b")]) == 1
+    assert "no SQLite database" in capsys.readouterr().err
+    assert db_command.main(["copy", "--from", str(tmp_path / "a"), "--to", str(tmp_path / "a")]) == 1
+    assert "the same database" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        db_command.main(["copy", "--from", "mysql://x/y", "--to", str(tmp_path / "b")])
+    assert exit_.value.code == 2 and "must start with" in capsys.readouterr().err

@@ -9,9 +9,10 @@ SQLite and PostgreSQL share: ``?`` (or ``:name``) placeholders, ``INSERT ... RET
 * :class:`~bot.services.store.postgres.PostgresDatabase`: an asyncpg pool; placeholders become
   ``$n``; a transaction may take an advisory lock on a key (see below).
 
-Only three things differ in the SQL the parts write, and the database says each: the value
-``LIMIT`` takes for "no limit" (:func:`limit_value`), the schema (each backend has its own
-migrations) and the driver's errors, which both backends translate into the exceptions below.
+What differs, the database says: the value ``LIMIT`` takes for "no limit" (:func:`limit_value`),
+the schema (each backend has its own migrations, at the same version numbers), the drivers'
+errors (both translated into the exceptions below) and, for a copy that keeps ids, moving an
+identity sequence past them (:meth:`Database.sync_identity`).
 
 Locks
     A transaction names what it must not interleave with (``lock=lock_key("guild", id)``).
@@ -107,10 +108,6 @@ class Database(abc.ABC):
 
     def now(self) -> float:
         return float(self._clock())
-
-    @property
-    def describe(self) -> str:
-        return f"{self.backend} {self.target.redacted}"
 
 
 async def open_database(target: "str | Path | DatabaseTarget", *, synchronous: str = "FULL",
