@@ -101,8 +101,8 @@ async def main(reps: int, concurrency: int) -> None:
                     lat = await burst(fake, cmd, opts, concurrency, users, OTHER)
                     results[label].append((percentile(lat, 0.5), percentile(lat, 0.99)))
                 job = await bot.trainer.request(GUILD, None, "admin")
-                while job.snapshot.progress is None:  # in the thread and past its set-up
-                    await asyncio.sleep(0.01)
+                await fake.wait_until(lambda job=job: job.snapshot.progress is not None, timeout=120, poll=0.01,
+                                      what="the fine-tune's first epoch")  # in the thread, past its set-up
                 for label, cmd, opts in (("dinoname+ft", "dinoname", {"count": 5}), ("ping+ft", "ping", {})):
                     lat = await burst(fake, cmd, opts, concurrency, users, OTHER)
                     results[label].append((percentile(lat, 0.5), percentile(lat, 0.99)))
@@ -130,7 +130,7 @@ async def real_process(concurrency: int, reps: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with FakeDiscord(guilds=[guild], interaction_deadline=None) as fake:
             env = {**os.environ, "DISCORD_TOKEN": fake.token, "DINOBOT_DATA_DIR": str(Path(tmp) / "data"),
-                   "DINOBOT_DISCORD_API_BASE": fake.base_url, "DINOBOT_GENERATE_PER_30S": "1000000",
+                   "DINOBOT_DISCORD_API_BASE": fake.base_url, "DINOBOT_GENERATE_PER_30S": "1000",
                    "DINOBOT_FINETUNE_EVERY_MINUTES": "0", "DINOBOT_LOG_LEVEL": "WARNING"}
             child = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=tmp, env=env,
                                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

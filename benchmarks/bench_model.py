@@ -3,15 +3,17 @@
 Run from the project root (one thread for every BLAS, so the figures compare like with like):
 
     .venv/bin/python benchmarks/bench_model.py            # everything (about 2 minutes)
-    .venv/bin/python benchmarks/bench_model.py speed      # training throughput only
+    .venv/bin/python benchmarks/bench_model.py speed      # training throughput only (~2 min with PyTorch)
     .venv/bin/python benchmarks/bench_model.py zoo        # val NLL and samples of the model zoo (~2 min)
     .venv/bin/python benchmarks/bench_model.py heldout    # NLL on held-out fifths of the train file (~1 min)
 
 Training throughput is compared, in the same run, against
   * the seed's algorithm (one name per step, plain SGD, per-value clipping, float64 as in the
     original exercise), reimplemented below at the same hidden size, and
-  * PyTorch's nn.RNN / nn.LSTM via ../shared/bench/torch_rnn_reference.py, when a Python with
-    torch is found ($TORCH_PYTHON, else ../torchvenv/bin/python). torch is never a dependency.
+  * PyTorch's nn.RNN / nn.LSTM via ../shared/bench/torch_rnn_reference.py throughput --bucket (the
+    same length-bucketed batches as ours), run as a subprocess between our repetitions, when a
+    Python with torch is found ($TORCH_PYTHON, else ../torchvenv/bin/python). torch is never a
+    dependency.
 Figures are medians of interleaved repetitions; ratios are ours / reference.
 """
 from __future__ import annotations
@@ -55,15 +57,36 @@ TORCH_SCRIPT = ROOT.parent / "shared" / "bench" / "torch_rnn_reference.py"
 
 
 # --------------------------------------------------------------------------- training speed
+#
+# Like for like with the PyTorch reference: the same batches (length-bucketed exactly as its
+# --bucket picks them: sorted by length, ties shuffled, cut into 32s, one random chunk per step,
+# from the same seed, so both sides see the same batch sequence), hidden size, optimiser (Adam
+# 3e-3), clipping rule (global norm 5), warm-up (20 steps) and thread count (one). Repetitions
+# alternate ours, PyTorch, ours, PyTorch, so drifting load on a shared machine hits both alike.
 
-def ours_chars_per_sec(cell: str, hidden: int, names: list[str], steps: int, rng) -> float:
+SPEED_STEPS, WARMUP_STEPS = 200, 20
+
+
+def bucketed_batches(corpus: EncodedCorpus, count: int, seed: int = 0) -> list:
+    """The reference's ``batch_picker(L, default_rng(seed), bucket=True)``, applied to our corpus."""
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(corpus)), corpus.lengths))  # by length, ties shuffled
+    chunks = [order[i : i + 32] for i in range(0, len(order) - 31, 32)]
+    batches = []
+    for _ in range(count):
+        rows = chunks[rng.integers(len(chunks))]
+        steps = int(corpus.lengths[rows].max())
+        batches.append((corpus.inputs[rows, :steps], corpus.targets[rows, :steps], corpus.mask[rows, :steps]))
+    return batches
+
+
+def ours_chars_per_sec(cell: str, hidden: int, batches: list) -> float:
     model = CharModel.create(ModelConfig(cell, hidden), np.random.default_rng(0))
-    corpus, opt = EncodedCorpus(names), Adam(model.params, 3e-3)
-    batches = [b for _ in range(4) for b in corpus.batches(32, rng)][: steps + 20]
-    for inputs, targets, mask in batches[:20]:  # warm-up
+    opt = Adam(model.params, 3e-3)
+    for inputs, targets, mask in batches[:WARMUP_STEPS]:
         _train_step(model, opt, inputs, targets, mask)
     chars, start = 0, time.perf_counter()
-    for inputs, targets, mask in batches[20:]:
+    for inputs, targets, mask in batches[WARMUP_STEPS:]:
         chars += _train_step(model, opt, inputs, targets, mask)
     return chars / (time.perf_counter() - start)
 
@@ -117,38 +140,55 @@ def torch_python() -> str | None:
     return candidate if Path(candidate).exists() and TORCH_SCRIPT.exists() else None
 
 
-def torch_chars_per_sec(cells: str, reps: int) -> dict[str, float]:
-    python = torch_python()
-    if python is None:
-        return {}
-    out = subprocess.run([python, str(TORCH_SCRIPT), "throughput", "--cells", cells, "--reps", str(reps)],
-                         capture_output=True, text=True, check=True, cwd=ROOT).stdout
-    return {m.group(1): float(m.group(2).replace(",", ""))
-            for m in re.finditer(r"^(\w+)-\d+: median ([\d,]+) chars/s", out, re.M)}
+def torch_command(python: str, cell: str, hidden: int | str) -> list[str]:
+    """One repetition of the reference on length-bucketed batches, one thread."""
+    return [python, str(TORCH_SCRIPT), "throughput", "--bucket", "--cells", cell, "--hidden", str(hidden),
+            "--reps", "1", "--steps", str(SPEED_STEPS), "--threads", "1"]
 
 
-def bench_speed(reps: int) -> None:
+def torch_chars_per_sec(python: str, cell: str, hidden: int) -> float:
+    out = subprocess.run(torch_command(python, cell, hidden), capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout
+    found = re.search(rf"^{cell}-{hidden}: median ([\d,]+) chars/s", out, re.M)
+    if not found:
+        raise RuntimeError(f"unexpected output from {TORCH_SCRIPT.name}:\n{out}")
+    return float(found.group(1).replace(",", ""))
+
+
+def bench_speed(reps: int, hiddens: list[int]) -> None:
     names = read_names(train_path())
-    rng = np.random.default_rng(0)
-    ours = {"rnn": [], "lstm": []}
-    seed = []
-    for _ in range(reps):  # interleaved, so drifting machine load hits every candidate alike
-        for cell in ours:
-            ours[cell].append(ours_chars_per_sec(cell, 128, names, 200, rng))
-        seed.append(seed_chars_per_sec(128, names, 300, rng))
-    torch = torch_chars_per_sec("rnn,lstm", reps)
-    print("\n## Training throughput, hidden 128, batch 32, one thread (predicted chars/s, median of "
-          f"{reps})")
-    print(f"seed's one-name SGD loop (float64): {np.median(seed):>10,.0f}")
-    for cell, rates in ours.items():
-        line = f"ours {cell:<4} (float32):             {np.median(rates):>10,.0f}"
-        if cell == "rnn":
-            line += f"   {np.median(rates) / np.median(seed):.1f}× the seed's loop"
-        if cell in torch:
-            line += f"   {np.median(rates) / torch[cell]:.2f}× PyTorch {cell} ({torch[cell]:,.0f})"
-        print(line)
-    if not torch:
+    batches = bucketed_batches(EncodedCorpus(names), WARMUP_STEPS + SPEED_STEPS)
+    python = torch_python()
+    seed: list[float] = []
+    rates: dict[tuple[str, str, int], list[float]] = {}
+    for _ in range(reps):
+        for hidden in hiddens:
+            for cell in ("rnn", "lstm"):
+                rates.setdefault(("ours", cell, hidden), []).append(ours_chars_per_sec(cell, hidden, batches))
+                if python:
+                    rates.setdefault(("torch", cell, hidden), []).append(torch_chars_per_sec(python, cell, hidden))
+        seed.append(seed_chars_per_sec(128, names, 300, np.random.default_rng(0)))
+    print(f"\n## Training throughput: predicted chars/s, batch 32 length-bucketed (the same batches on both "
+          f"sides), one thread, {reps} interleaved repetitions of {SPEED_STEPS} steps")
+    if python:
+        print("PyTorch, one repetition: " + " ".join(torch_command(python, "CELL", "H")))
+    print(f"seed's one-name SGD loop (float64, hidden 128): median {np.median(seed):,.0f}")
+    for hidden in hiddens:
+        for cell in ("rnn", "lstm"):
+            ours = rates[("ours", cell, hidden)]
+            print(f"{cell}-{hidden} ours:    {_figures(ours)}")
+            if python:
+                ref = rates[("torch", cell, hidden)]
+                paired = np.median(np.array(ours) / np.array(ref))
+                print(f"{cell}-{hidden} PyTorch: {_figures(ref)}")
+                print(f"{cell}-{hidden} ratio ours / PyTorch: {np.median(ours) / np.median(ref):.2f}× "
+                      f"(ratio of medians; median of the paired repetitions' ratios {paired:.2f}×)")
+    if not python:
         print("(PyTorch not found: set TORCH_PYTHON to a Python with torch for the ratio)")
+
+
+def _figures(rates: list[float]) -> str:
+    return f"median {np.median(rates):,.0f} [" + ", ".join(f"{r:,.0f}" for r in rates) + "]"
 
 
 # --------------------------------------------------------------------------- time to quality
@@ -310,6 +350,7 @@ def main() -> None:
     parser.add_argument("what", nargs="*", default=["speed", "quality", "sampling", "ttq"],
                         choices=["speed", "quality", "sampling", "ttq", "zoo", "heldout"])
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--hidden", default="64,128", help="speed: hidden sizes to time (comma-separated)")
     args = parser.parse_args()
     print(f"numpy {np.__version__}, python {sys.version.split()[0]}, checkpoint {BASE_CHECKPOINT.name}")
     model = load_checkpoint(BASE_CHECKPOINT)
@@ -320,7 +361,7 @@ def main() -> None:
     if "ttq" in args.what:
         bench_time_to_quality()
     if "speed" in args.what:
-        bench_speed(args.reps)
+        bench_speed(args.reps, [int(h) for h in args.hidden.split(",")])
     if "zoo" in args.what:
         bench_zoo()
     if "heldout" in args.what:

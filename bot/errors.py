@@ -86,6 +86,23 @@ class SchemaTooNew(StorageError):
         )
 
 
+EXIT_DATA = 1  # a file, folder or database that exists but cannot be used; Discord refused the token
+EXIT_CONFIG = 2  # a setting that is missing, malformed, out of range or points at the wrong thing
+
+
+class StartupError(Exception):
+    """The bot cannot start as configured: one line for the operator, naming the key or file.
+
+    Not a :class:`DinoBotError`: only the operator can act on it, so no member ever sees it.
+    ``exit_code`` is :data:`EXIT_CONFIG` for a setting to fix and :data:`EXIT_DATA` for a file
+    or folder to repair (the process's exit status, documented in the README).
+    """
+
+    def __init__(self, message: str, exit_code: int = EXIT_DATA) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def member_message(error: BaseException) -> str | None:
     """The text to show a member for an error raised on purpose, or None for anything else.
 

@@ -4,7 +4,8 @@ Parameters (G = the cell's gate count, H = hidden size, V = 27 symbols):
 
 - ``E`` (V + 1, G·H): one row per input symbol plus a last row for the start of a name
   (input id -1). A one-hot input times a weight matrix plus a bias is exactly a row lookup, so
-  the table folds both and the whole input projection is one gather for all steps.
+  the table folds both (training multiplies the one-hots in with the recurrence, see
+  :mod:`model.cells`; inference gathers rows).
 - ``U`` (H, G·H): the recurrence, the only part that has to loop over time.
 - ``W`` (H, V) and ``b`` (V,): the output projection, done for all steps in one product.
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 from .cells import CELLS, Cell, State
 from .vocab import VOCAB_SIZE
+from .workspace import Workspace, training_workspace
 
 PARAM_NAMES = ("E", "U", "W", "b")
 # Orthogonal recurrence scaled down for the tanh RNN: at gain 1 it overfits sooner and its best
@@ -101,72 +103,82 @@ class CharModel:
     def sequence_probs(self, inputs_tm: np.ndarray) -> np.ndarray:
         """Next-symbol probabilities (T, B, V) for time-major inputs, computed in float64."""
         p = {k: v.astype(np.float64) for k, v in self.params.items()}
-        state = tuple(s.astype(np.float64) for s in self.zero_state(inputs_tm.shape[1]))
-        hs, _, _ = self.cell.forward(p["E"][inputs_tm], p["U"], state)
-        logits = hs @ p["W"] + p["b"]
+        steps, batch = inputs_tm.shape
+        state = tuple(s.astype(np.float64) for s in self.zero_state(batch))
+        h, _ = self.cell.forward(inputs_tm, p["E"], p["U"], state)
+        logits = h.T @ p["W"] + p["b"]
         logits -= logits.max(axis=-1, keepdims=True)
         np.exp(logits, out=logits)
         logits /= logits.sum(axis=-1, keepdims=True)
-        return logits
+        return logits.reshape(steps, batch, -1)
 
     def loss_and_grads(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray,
                        rng: np.random.Generator | None = None,
                        want_grads: bool = True) -> tuple[float, int, dict[str, np.ndarray] | None]:
         """Summed NLL over masked positions, their count, and gradients of the *mean* NLL.
 
-        Batches are (B, T) as :func:`model.vocab.encode_batch` makes them; internally time-major.
+        Batches are (B, T) as :func:`model.vocab.encode_batch` makes them; internally time-major,
+        and the hidden states are one (H, T·B) matrix (see :mod:`model.cells`).
         ``rng`` turns dropout on (training); without it the model is deterministic.
         """
         p = self.params
         x, y, m = inputs.T, targets.T, mask.T
-        steps, batch = x.shape
-        a = p["E"][x]
-        hs, _, cache = self.cell.forward(a, p["U"], self.zero_state(batch))
-        keep = self._dropout_mask(hs.shape, rng)
-        h_out = hs * keep if keep is not None else hs
-        flat_h = h_out.reshape(-1, self.config.hidden)
-        logits = flat_h @ p["W"] + p["b"]
-        flat_y, flat_m = y.reshape(-1), m.reshape(-1)
-        logits -= logits.max(axis=1, keepdims=True)
-        rows = np.arange(flat_y.size)
-        target_logit = logits[rows, flat_y]
-        probs = np.exp(logits, out=logits)
-        total = probs.sum(axis=1)
-        count = int(flat_m.sum())
-        # log-sum-exp form: exact even where the target's probability underflows.
-        loss = float((np.log(total[flat_m], dtype=np.float64) - target_logit[flat_m]).sum())
-        probs /= total[:, None]
-        if not want_grads:
+        ws = training_workspace()
+        h, cache = self.cell.forward(x, p["E"], p["U"], self.zero_state(x.shape[1]), ws)
+        keep = self._dropout_mask(x.shape, rng)
+        h_out = np.multiply(h, keep, out=ws.empty("h_out", h.shape, h.dtype)) if keep is not None else h
+        loss, count, dlogits = _softmax_cross_entropy(h_out, p["W"], p["b"], y.reshape(-1), m.reshape(-1),
+                                                      want_grads, ws)
+        if dlogits is None:
             return loss, count, None
-        dlogits = probs
-        dlogits[rows, flat_y] -= 1.0
-        dlogits *= (flat_m / max(count, 1)).astype(self.dtype)[:, None]
-        grads = {"W": flat_h.T @ dlogits, "b": dlogits.sum(axis=0)}
-        dh = (dlogits @ p["W"].T).reshape(hs.shape)
+        grads = {"W": h_out @ dlogits.T, "b": dlogits.sum(axis=1)}
+        # The output layer saw h_out = h * keep, so the gradient w.r.t. h passes back through the mask.
+        dh = np.matmul(p["W"], dlogits, out=ws.empty("dh_cols", h.shape, h.dtype))
         if keep is not None:
             dh *= keep
-        da, grads["U"] = self.cell.backward(dh, p["U"], cache)
-        grads["E"] = _scatter_rows(x.reshape(-1), da.reshape(-1, da.shape[-1]), VOCAB_SIZE + 1)
+        grads["E"], grads["U"] = self.cell.backward(dh, cache)
         return loss, count, grads
 
-    def _dropout_mask(self, shape: tuple, rng: np.random.Generator | None) -> np.ndarray | None:
-        rate = self.config.dropout
+    def _dropout_mask(self, steps_batch: tuple[int, int], rng: np.random.Generator | None) -> np.ndarray | None:
+        """Inverted-dropout multipliers for the hidden states, (H, T·B) like them, or None.
+
+        Drawn in (step, name, unit) order whatever the internal layout, so a seeded training
+        run makes the same model as it always did.
+        """
+        rate, hidden = self.config.dropout, self.config.hidden
         if rng is None or rate == 0.0:
             return None
-        keep = rng.random(shape, dtype=np.float32) >= rate
-        return keep.astype(self.dtype) / (1.0 - rate)
+        keep = rng.random((*steps_batch, hidden), dtype=np.float32) >= rate
+        return np.ascontiguousarray(keep.reshape(-1, hidden).T).astype(self.dtype) / (1.0 - rate)
+
+
+def _softmax_cross_entropy(h: np.ndarray, W: np.ndarray, b: np.ndarray, flat_y: np.ndarray, flat_m: np.ndarray,
+                           want_grads: bool, ws: Workspace) -> tuple[float, int, np.ndarray | None]:
+    """Output layer, softmax and masked NLL for all N = T·B positions (the columns of h) at once.
+
+    Returns the summed NLL over masked positions, their count and (if wanted) dLoss/dlogits of
+    the *mean* NLL, shaped (V, N). Logits are kept (V, N) rather than (N, V) because the
+    reductions over the 27 symbols then run across rows, vectorised, instead of along short rows.
+    """
+    logits = np.matmul(W.T, h, out=ws.empty("logits", (W.shape[1], h.shape[1]), h.dtype))
+    logits += b[:, None]
+    logits -= logits.max(axis=0)
+    cols = np.arange(flat_y.size)
+    target_logit = logits[flat_y, cols]
+    probs = np.exp(logits, out=logits)
+    total = probs.sum(axis=0)
+    count = int(np.count_nonzero(flat_m))
+    # log-sum-exp form: exact even where the target's probability underflows.
+    loss = float((np.log(total[flat_m], dtype=np.float64) - target_logit[flat_m]).sum())
+    if not want_grads:
+        return loss, count, None
+    weight = flat_m.astype(probs.dtype)
+    weight /= max(count, 1)
+    probs *= weight / total  # softmax, scaled by each position's share of the mean
+    probs[flat_y, cols] -= weight  # minus the one-hot target
+    return loss, count, probs
 
 
 def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
     q, r = np.linalg.qr(rng.normal(size=(n, n)))
     return q * np.sign(np.diag(r))
-
-
-def _scatter_rows(ids: np.ndarray, values: np.ndarray, rows: int) -> np.ndarray:
-    """Sum ``values`` rows into ``rows`` buckets by id (-1 = the last row), as one matmul.
-
-    A one-hot (rows, N) matrix times (N, width) beats ``np.add.at`` by an order of magnitude.
-    """
-    onehot = np.zeros((rows, ids.size), dtype=values.dtype)
-    onehot[ids, np.arange(ids.size)] = 1.0
-    return onehot @ values

@@ -19,6 +19,7 @@ from typing import AsyncIterator  # noqa: E402
 import pytest  # noqa: E402
 
 from bot.config import Config  # noqa: E402
+from tests.support.fake_checks import check_fake_at_teardown  # noqa: E402
 from tests.support.fake_discord import FakeDiscord  # noqa: E402
 from tests.support.harness import GUILD_A, GUILD_B, OWNER, Harness, make_config, make_guild  # noqa: E402
 
@@ -36,10 +37,13 @@ def bot_config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
+async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeDiscord]:
+    """The fake Discord; at teardown it must have seen nothing Discord would refuse
+    (``tests/support/fake_checks.py``: mark a test ``fake_refusals`` when refusals are the point)."""
     guilds = [make_guild(GUILD_A, "Dino Club"), make_guild(GUILD_B, "Fossil Friends")]
     async with FakeDiscord(guilds=guilds, owner=OWNER, heartbeat_interval=0.5) as server, server.patch_discord():
         yield server
+    check_fake_at_teardown(server, request)
 
 
 @pytest.fixture

@@ -142,3 +142,16 @@ class ModelInfo:
     val_loss: float | None  # nats per letter on the validation names it was judged on
     trained_at: float | None  # unix seconds; None when unknown
     trained_on: str  # e.g. "1235 dinosaur names" or "48 names from this server"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveReply:
+    """A reply the bot keeps editing (a /retrain's progress), and what it needs to edit it again
+    after a restart: the interaction's token is valid 15 minutes from ``created_at``."""
+
+    interaction_id: int
+    guild_id: int
+    application_id: int
+    token: str
+    message_id: int
+    created_at: float  # unix seconds the interaction was created

@@ -32,6 +32,19 @@ def fit(text: str, limit: int = MESSAGE) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def sentence(text: str) -> str:
+    """``text`` as a sentence: a capital first letter and a full stop (unless it ends in ! ? …).
+
+    Error texts from the services and the model start lower-case ("a name is at most 32
+    letters"), as messages that may be embedded; a reply to a member reads as a sentence.
+    """
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
 def model_label(version: int | None) -> str:
     return "the base model" if version is None else f"this server's model v{version}"
 
@@ -42,9 +55,8 @@ def progress_bar(fraction: float, width: int = 20) -> str:
 
 
 def describe_score(score: float) -> str:
-    """Put a mean NLL into words a member understands, keeping the number for the curious."""
-    words = next((text for bound, text in SCORE_WORDS if score < bound), LEAST_LIKE)
-    return f"{words} ({score:.2f} nats/letter; real dinosaurs average about 1.5, lower is more dinosaur-like)"
+    """Put a mean NLL into words a member understands (the number, in nats, stays for /dinoinfo)."""
+    return next((text for bound, text in SCORE_WORDS if score < bound), LEAST_LIKE)
 
 
 def when(timestamp: float, style: discord.utils.TimestampStyle = "R") -> str:

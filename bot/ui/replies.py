@@ -13,9 +13,10 @@ import discord
 from discord import app_commands
 
 from bot.errors import member_message
-from bot.ui.look import fit
+from bot.ui.look import fit, sentence
 
 log = logging.getLogger(__name__)
+
 
 class NotAdmin(app_commands.CheckFailure):
     def __init__(self) -> None:
@@ -43,7 +44,14 @@ def friendly_message(error: BaseException) -> str | None:
         return str(NotAdmin())
     if isinstance(error, app_commands.CheckFailure):
         return str(error) or "You can't use this command here."
-    return member_message(error)
+    text = member_message(error)
+    return None if text is None else sentence(text)
+
+
+def apology(error_id: str) -> str:
+    """What a member sees for a bug: no details, an id the operator finds in the log."""
+    return (f"Sorry, something went wrong on our side (error id `{error_id}`). "
+            "It has been logged; please try again in a moment.")
 
 
 async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
@@ -54,8 +62,7 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
         command = interaction.command.qualified_name if interaction.command else interaction.data
         log.error("error %s in %s (guild %s, user %s)", error_id, command, interaction.guild_id,
                   interaction.user.id, exc_info=error)
-        message = (f"Sorry, something went wrong on our side (error id `{error_id}`). "
-                   "It has been logged; please try again in a moment.")
+        message = apology(error_id)
     try:
         await send_ephemeral(interaction, message)
     except discord.HTTPException:

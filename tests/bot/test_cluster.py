@@ -5,8 +5,9 @@ so ``SERVER_0`` is process 0's and ``SERVER_1`` is process 1's, exactly as on Di
 
 1. names are submitted in ``SERVER_1`` and ``/retrain`` promotes v1 there, while process 0
    keeps answering ``/dinoname`` in ``SERVER_0`` the whole time;
-2. more names arrive, a second ``/retrain`` starts, and process 1 is killed with SIGKILL once the
-   fine-tune has reported progress (the database shows its job running, no v2);
+2. more names arrive, a second ``/retrain`` starts, and process 1 is killed with SIGKILL as soon
+   as the database shows its job claimed and running (a fine-tune of 90 names takes about a second
+   from there; afterwards the database must still show the job running and no v2);
 3. process 0 answers on as if nothing happened; process 1 is restarted and serves v1, the last
    good model; its job runs again by itself once the dead process's lease expires (6 s here)
    and promotes v2; every name whose ``/submit`` was answered is in the database.
@@ -64,6 +65,18 @@ class BotProcess:
             self.process.kill()
             return await self.process.wait()
 
+    async def ready(self, fake: FakeDiscord, shard: int, count: int = 1) -> None:
+        """Wait for its shard's READY; fail at once (with its console) if the process ends first."""
+        assert self.process is not None
+        ready = asyncio.ensure_future(fake.wait_for_ready(count=count, shard_id=shard, timeout=60))
+        ended = asyncio.ensure_future(self.process.wait())
+        await asyncio.wait({ready, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.output()}")
+        ended.cancel()
+        ready.result()
+
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
@@ -79,7 +92,7 @@ def cluster_env(fake: FakeDiscord, url: str, tmp_path: Path, shard: int) -> dict
     return {**os.environ, "DISCORD_TOKEN": fake.token, "DINOBOT_DISCORD_API_BASE": fake.base_url,
             "DINOBOT_DATABASE_URL": url, "DINOBOT_SHARD_COUNT": "2", "DINOBOT_SHARD_IDS": str(shard),
             "DINOBOT_DATA_DIR": str(tmp_path / f"process-{shard}"), "DINOBOT_FINETUNE_MIN_NAMES": "5",
-            "DINOBOT_FINETUNE_EVERY_MINUTES": "0", "DINOBOT_PROMOTE_TOLERANCE": "10",
+            "DINOBOT_FINETUNE_EVERY_MINUTES": "0", "DINOBOT_PROMOTE_TOLERANCE": "1",
             "DINOBOT_FINETUNE_LEASE_SECONDS": str(LEASE_SECONDS), "DINOBOT_DAILY_LIMIT": "1000",
             "DINOBOT_SUBMIT_PER_MINUTE": "1000", "DINOBOT_GENERATE_PER_30S": "1000", "OMP_NUM_THREADS": "1"}
 
@@ -104,10 +117,12 @@ def summary_of(handle) -> dict | None:
     return None
 
 
-def reported_progress(handle) -> bool:
-    """An edit of the /retrain reply shows a trained epoch (not "preparing the data…")."""
-    return any(field["name"] == "Epoch" and field["value"][:1].isdigit()
-               for edit in handle.edits for field in edit.get("embeds", [{}])[0].get("fields", []))
+async def until_running(store: Store, guild: int, timeout: float = 60) -> None:
+    """Poll the database until a process has claimed the guild's fine-tune and is running it."""
+    deadline = time.monotonic() + timeout
+    while not any(job.guild_id == guild and job.state is JobState.RUNNING for job in await store.jobs.active()):
+        assert time.monotonic() < deadline, "the fine-tune never started"
+        await asyncio.sleep(0.01)
 
 
 async def keep_asking(fake: FakeDiscord, guild: int, answered: list[float], stop: asyncio.Event) -> None:
@@ -126,8 +141,8 @@ async def test_two_processes_share_one_postgres_and_survive_a_kill_mid_fine_tune
     first, second = processes
     try:
         await asyncio.gather(*(p.start() for p in processes))
-        await fake.wait_for_ready(shard_id=0, timeout=60)
-        await fake.wait_for_ready(shard_id=1, timeout=60)
+        await first.ready(fake, 0)
+        await second.ready(fake, 1)
 
         # 1. Names in process 1's server, v1 promoted, process 0 answering all along.
         acked = await submit(fake, [name_for(i) for i in range(8)], SERVER_1)
@@ -148,11 +163,11 @@ async def test_two_processes_share_one_postgres_and_survive_a_kill_mid_fine_tune
         # 2. More names; a second fine-tune; kill -9 process 1 in the middle of it.
         acked += await submit(fake, [name_for(i) for i in range(8, 90)], SERVER_1)
         assert len(acked) == 90
-        retrain = await fake.slash("retrain", user=ADMIN, guild=SERVER_1)
-        await retrain.response(timeout=30)
-        await fake.wait_until(lambda: reported_progress(retrain), timeout=60, what="fine-tune progress")
-        await second.kill()
         async with await Store.open(pg_url) as store:
+            retrain = await fake.slash("retrain", user=ADMIN, guild=SERVER_1)
+            await retrain.response(timeout=30)
+            await until_running(store, SERVER_1)
+            await second.kill()
             (job,) = await store.jobs.active()
             assert job.guild_id == SERVER_1 and job.state is JobState.RUNNING  # killed mid-run
             assert [v.version for v in await store.versions.list(SERVER_1)] == [1]
@@ -160,7 +175,7 @@ async def test_two_processes_share_one_postgres_and_survive_a_kill_mid_fine_tune
         # 3. Process 0 carries on; process 1 comes back on v1, then its job runs again.
         assert "base model" in await served_version(fake, SERVER_0)
         await second.start()
-        await fake.wait_for_ready(count=2, shard_id=1, timeout=60)
+        await second.ready(fake, 1, count=2)
         assert "model v1" in await served_version(fake, SERVER_1)  # the last good model
         async with await Store.open(pg_url) as store:
             deadline = time.monotonic() + 60

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_config
+from bot.config import SETTING_RANGES, ConfigError, load_config
 from model import BASE_CHECKPOINT, train_path, val_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,8 +52,8 @@ def test_every_key_is_read(tmp_path):
 
 @pytest.mark.parametrize("key, value, fragment", [
     ("DINOBOT_DAILY_LIMIT", "abc", "DINOBOT_DAILY_LIMIT must be a whole number"),
-    ("DINOBOT_DAILY_LIMIT", "0", "at least 1"),
-    ("DEV_GUILD_ID", "-5", "DEV_GUILD_ID must be at least 1"),
+    ("DINOBOT_DAILY_LIMIT", "0", "DINOBOT_DAILY_LIMIT must be a whole number from 1 to 10,000, not '0'"),
+    ("DEV_GUILD_ID", "-5", "DEV_GUILD_ID must be a server id"),
     ("DINOBOT_PROMOTE_TOLERANCE", "lots", "must be a number"),
     ("DINOBOT_LOG_LEVEL", "LOUD", "one of DEBUG"),
     ("DINOBOT_BASE_CORPUS", "/no/such/file.txt", "do not exist"),
@@ -86,7 +86,7 @@ def test_scale_keys_database_and_shards(tmp_path):
     ({"DINOBOT_SHARD_COUNT": "2", "DINOBOT_SHARD_IDS": "1-2"}, "shards 0 to 1"),
     ({"DINOBOT_SHARD_COUNT": "2", "DINOBOT_SHARD_IDS": "0,x"}, "not a shard number"),
     ({"DINOBOT_SHARD_COUNT": "4", "DINOBOT_SHARD_IDS": "0-2,1"}, "names a shard twice"),
-    ({"DINOBOT_SHARD_COUNT": "0"}, "DINOBOT_SHARD_COUNT must be at least 1"),
+    ({"DINOBOT_SHARD_COUNT": "0"}, "DINOBOT_SHARD_COUNT must be a whole number from 1 to 100,000"),
 ])
 def test_bad_scale_settings_name_the_key(env, fragment):
     with pytest.raises(ConfigError, match=fragment):
@@ -108,3 +108,71 @@ def test_dotenv_file_is_read_but_never_overrides_the_environment(tmp_path, monke
     monkeypatch.delenv("DISCORD_TOKEN", raising=False)
     config = load_config(env_file)
     assert config.token == "from-file" and config.daily_limit == 6
+
+
+@pytest.mark.parametrize("key, value", [
+    ("DINOBOT_PROMOTE_TOLERANCE", "nan"),  # would promote every worse model (nan comparisons are False)
+    ("DINOBOT_PROMOTE_TOLERANCE", "inf"),
+    ("DINOBOT_PROMOTE_TOLERANCE", "-Infinity"),
+    ("DINOBOT_PROMOTE_TOLERANCE", "5"),
+    ("DINOBOT_DAILY_LIMIT", "1" * 25),  # overflowed SQLite's 64-bit integers on every /submit
+    ("DINOBOT_DAILY_LIMIT", "10001"),
+    ("DINOBOT_FINETUNE_EVERY_MINUTES", "nan"),  # showed "every nan min" in /settings
+    ("DINOBOT_FINETUNE_EVERY_MINUTES", "inf"),
+    ("DINOBOT_FINETUNE_EVERY_MINUTES", "0.01"),  # a scheduler tick every 0.6 s
+    ("DINOBOT_FINETUNE_EVERY_MINUTES", "1e9"),
+    ("DINOBOT_GENERATE_PER_30S", "9" * 20),
+    ("DINOBOT_SUBMIT_PER_MINUTE", "100000"),
+    ("DINOBOT_FINETUNE_MIN_NEW", "1" * 30),
+    ("DINOBOT_FINETUNE_MIN_NAMES", "2"),
+    ("DINOBOT_MAX_CACHED_MODELS", "1" * 19),
+])
+def test_every_number_is_finite_and_in_its_documented_range(key, value):
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={key: value})
+    low, high = SETTING_RANGES[key]
+    message = str(caught.value)
+    assert message.startswith(key) and f"{low:,} to {high:,}" in message and value in message, message
+
+
+def test_a_server_id_must_fit_a_snowflake():
+    with pytest.raises(ConfigError, match="DEV_GUILD_ID must be a server id"):
+        load_config(environ={"DEV_GUILD_ID": "9" * 25})  # more than 64 bits: no Discord id is that long
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("DINOBOT_PROMOTE_TOLERANCE", "-1", -1.0), ("DINOBOT_PROMOTE_TOLERANCE", "1", 1.0),
+    ("DINOBOT_PROMOTE_TOLERANCE", "0", 0.0), ("DINOBOT_DAILY_LIMIT", "10000", 10_000),
+    ("DINOBOT_FINETUNE_EVERY_MINUTES", "0", 0.0), ("DINOBOT_FINETUNE_EVERY_MINUTES", "1", 1.0),
+    ("DINOBOT_FINETUNE_EVERY_MINUTES", "10080", 10_080.0), ("DEV_GUILD_ID", str(2**63 - 1), 2**63 - 1),
+])
+def test_the_ends_of_each_range_are_accepted(key, value, expected):
+    config = load_config(environ={key: value})
+    found = {"DINOBOT_PROMOTE_TOLERANCE": config.training.tolerance, "DINOBOT_DAILY_LIMIT": config.daily_limit,
+             "DINOBOT_FINETUNE_EVERY_MINUTES": config.training.schedule_minutes,
+             "DEV_GUILD_ID": config.dev_guild_id}[key]
+    assert found == expected
+
+
+def test_the_readme_and_env_example_document_every_range():
+    """One source of truth (SETTING_RANGES); the two documents must say the same."""
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / ".env.example").read_text()
+    rows = {line.split("|")[1].strip().strip("`"): line for line in readme.splitlines()
+            if line.startswith("| `")}
+    for key, (low, high) in SETTING_RANGES.items():
+        documented = f"{low:,} to {high:,}"
+        assert key in rows and documented in rows[key], (key, documented, rows.get(key))
+        block = example.split(key)[0].rsplit("\n\n", 1)[-1]  # the comment just above the key
+        assert documented in block, (key, documented, block)
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("DINOBOT_BASE_CHECKPOINT", "/no/such/base.npz", "DINOBOT_BASE_CHECKPOINT names a file that does not exist"),
+    ("DINOBOT_DATA_DIR", "{file}", "is a file, not a folder"),
+])
+def test_paths_that_cannot_work_are_refused_naming_the_key(tmp_path, key, value, fragment):
+    a_file = tmp_path / "plain.txt"
+    a_file.write_text("not a folder")
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(environ={key: value.format(file=a_file)})

@@ -48,7 +48,7 @@ async def test_a_database_it_cannot_use_at_start_up_exits_1_with_one_line(fake, 
     code, output = await run_bot(env, tmp_path)
     assert code == 1, output
     errors = [line for line in output.splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and "cannot start:" in errors[0] and message in errors[0], output
+    assert len(errors) == 1 and "Cannot start: DINOBOT_DATABASE_URL:" in errors[0] and message in errors[0], output
     assert "Traceback" not in output and "secret" not in output
     assert fake.gateway.ready_count == 0  # it never went online half-working
 

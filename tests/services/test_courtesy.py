@@ -1,7 +1,6 @@
 """Background training gives way to interactions, within a budget, and never starves."""
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
@@ -85,8 +84,7 @@ async def test_a_running_fine_tune_pauses_while_interactions_arrive(fake, tmp_pa
         for user in range(6):
             await bot.store.names.submit(GUILD_A, 9000 + user, f"zorgo{'abcdef'[user]}saurus")
         job = await bot.trainer.request(GUILD_A, ADMIN.id)
-        while job.snapshot.progress is None:
-            await asyncio.sleep(0.01)
+        await fake.wait_until(lambda: job.snapshot.progress is not None, timeout=30, what="the first epoch")
         deadline = time.monotonic() + 10
         while not paused.is_set() and time.monotonic() < deadline:
             await (await fake.slash("dinoinfo")).response()

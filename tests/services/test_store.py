@@ -28,11 +28,13 @@ from bot.services.store import (
     GuildSettings,
     JobState,
     LeaseLost,
+    LiveReply,
     Status,
     Store,
     pg_migrations,
 )
 from bot.services.store import migrations as sqlite_migrations
+from bot.services.store.db import IntegrityViolation
 from bot.services.store.jobs import MAX_ATTEMPTS
 from bot.services.store.migrations import MIGRATIONS, SCHEMA_VERSION, split_statements
 from bot.services.store.postgres import bind, to_numbered
@@ -149,6 +151,22 @@ async def test_upgrade_from_v1_keeps_data(db_target: DatabaseTarget, raw: RawDB)
                    else "SELECT name FROM sqlite_master WHERE type='index'")
     indexes = {r[0] for r in await raw.rows(index_query)}
     assert {"submissions_limit", "submissions_untrained", "training_jobs_one_active"} <= indexes
+    assert "live_replies" in await raw.tables()  # v3
+
+
+async def test_live_replies_are_remembered_until_forgotten(store: Store) -> None:
+    first = LiveReply(interaction_id=11, guild_id=G1, application_id=7, token="tok-1", message_id=21,
+                      created_at=T0 + 5)
+    second = LiveReply(interaction_id=12, guild_id=G2, application_id=7, token="tok-2", message_id=22,
+                       created_at=T0)
+    await store.live_replies.remember(first)
+    await store.live_replies.remember(second)
+    assert await store.live_replies.all() == [second, first]  # oldest first
+    await store.live_replies.forget(12)
+    await store.live_replies.forget(12)  # forgetting twice is harmless
+    assert await store.live_replies.all() == [first]
+    with pytest.raises(IntegrityViolation):  # a token is never empty
+        await store.live_replies.remember(LiveReply(13, G1, 7, "", 23, T0))
 
 
 async def test_newer_schema_is_refused_untouched(db_target: DatabaseTarget, raw: RawDB) -> None:

@@ -32,9 +32,13 @@ def make_guild(guild_id: int, name: str) -> FakeGuild:
 
 
 def make_config(data_dir: Path, **changes) -> Config:
-    """Small, fast settings: 2-epoch fine-tunes, no scheduler, generous cooldowns."""
-    training = TrainingSettings(min_names=5, min_new_names=5, schedule_minutes=0, tolerance=10.0,
-                                base_val_samples=20, train_config=TrainConfig(epochs=2, lr=2e-3, patience=2))
+    """Small, fast settings: 2-epoch fine-tunes, no scheduler, generous cooldowns.
+
+    The promotion tolerance is the real default (``DINOBOT_PROMOTE_TOLERANCE``, 0.05): bot tests
+    judge fine-tunes by the rule the bot ships with.
+    """
+    training = TrainingSettings(min_names=5, min_new_names=5, schedule_minutes=0, base_val_samples=20,
+                                train_config=TrainConfig(epochs=2, lr=2e-3, patience=2))
     config = Config(token="fake-bot-token", data_dir=data_dir, base_corpus=(train_path(), val_path()),
                     generate_rate=(100, 30.0), submit_rate=(100, 60.0), training=training)
     return replace(config, **changes)
@@ -52,8 +56,9 @@ class Harness:
     bot: DinoBot | None = None
     _task: asyncio.Task | None = field(default=None, repr=False)
 
-    async def start(self) -> DinoBot:
-        self.bot = _TestDinoBot(self.config, guild_ready_timeout=0.05)
+    async def start(self, **options) -> DinoBot:
+        """Start the bot; ``options`` go to its constructor (``force_sync=True``, say)."""
+        self.bot = _TestDinoBot(self.config, guild_ready_timeout=0.05, **options)
         await self.bot.login(self.fake.token)
         ready_before = self.fake.gateway.ready_count
         self._task = asyncio.create_task(self.bot.connect())

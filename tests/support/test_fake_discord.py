@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import math
 from typing import AsyncIterator
 
 import aiohttp
@@ -18,6 +19,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
+from tests.support.fake_checks import check_fake_at_teardown
 from tests.support.fake_discord import (
     MANAGE_GUILD,
     FakeDiscord,
@@ -181,10 +183,11 @@ async def running_bot(fake: FakeDiscord, *, ready_count: int = 1) -> AsyncIterat
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
+async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeDiscord]:
     guilds = [FakeGuild(id=GUILD_ID, name="Dino Club"), FakeGuild(id=OTHER_GUILD_ID, name="Other Club")]
     async with FakeDiscord(guilds=guilds) as server, server.patch_discord():
         yield server
+    check_fake_at_teardown(server, request)
 
 
 @pytest.fixture
@@ -239,7 +242,7 @@ async def test_slash_command_round_trip_and_option_types(fake: FakeDiscord, bot:
     callback = await handle.response()
     assert callback["type"] == 4 and callback["data"]["content"] == "pong"
     assert handle.original is not None and handle.original.content == "pong" and not handle.original.ephemeral
-    assert handle.latency is not None and 0 < handle.latency < 1
+    assert handle.latency is not None and handle.latency > 0  # answered after it was sent
 
     echo = await fake.slash("echo", {"text": "rex", "times": 3})
     assert echo.payload["data"]["options"][1] == {"name": "times", "type": 4, "value": 3}
@@ -396,17 +399,22 @@ async def test_gateway_drop_then_resume(fake: FakeDiscord, bot: TinyBot) -> None
     fake.assert_clean()
 
 
-async def test_heartbeats_are_regular_and_acknowledged() -> None:
+async def test_heartbeats_are_sent_and_acknowledged() -> None:
+    """Heartbeats arrive, carry the session's sequence number, and their ACKs reach the client
+    (its latency is measured from them); how regular they are is a benchmark figure."""
     interval = 0.1
     async with FakeDiscord(guilds=[FakeGuild(id=GUILD_ID)], heartbeat_interval=interval) as fake, fake.patch_discord():
         async with running_bot(fake) as bot:
             await fake.wait_until(lambda: len(fake.gateway.heartbeats) >= 5, timeout=3, what="5 heartbeats")
-            gaps = fake.gateway.heartbeat_gaps()
-            assert max(gaps) < interval + 0.2, gaps
-            assert bot.latency < 1
+            connection = fake.gateway.current
+            assert connection.heartbeat_seqs[-1] == fake.gateway.seq
+            assert len(fake.gateway.heartbeat_gaps()) >= 4
+            await fake.wait_until(lambda: math.isfinite(bot.latency), timeout=3, what="an acknowledged heartbeat")
+            assert bot.latency > 0
         fake.assert_clean()
 
 
+@pytest.mark.fake_refusals  # the 401 is the point
 async def test_wrong_token_is_refused(fake: FakeDiscord) -> None:
     bot = TinyBot()
     with pytest.raises(discord.LoginFailure):
@@ -415,6 +423,7 @@ async def test_wrong_token_is_refused(fake: FakeDiscord) -> None:
     assert fake.requests[0].status == 401
 
 
+@pytest.mark.fake_unchecked  # provokes a refusal and an unknown route to see them reported
 async def test_refusals_are_loud(fake: FakeDiscord, bot: TinyBot) -> None:
     too_long = await fake.slash("toolong")
     with pytest.raises(AssertionError, match="50035"):
@@ -448,6 +457,40 @@ async def test_latency_of_concurrent_interactions(fake: FakeDiscord, bot: TinyBo
     await asyncio.gather(*(handle.response() for handle in handles))
     latencies = fake.latencies()
     assert len(latencies) == 200 and min(latencies) > 0
-    # No request may wait on a dropped SYN (a 1 s TCP retry): the fake listens with a deep backlog.
-    assert max(latencies) < 1.0, sorted(latencies)[-5:]
+    assert all(handle.response_type == 4 for handle in handles)
+    # How long they took (no request may wait on a dropped SYN's 1 s TCP retry, which is why the
+    # fake listens with a deep backlog) is measured by benchmarks/bench_bot.py, not asserted here.
     fake.assert_clean()
+
+
+class _Node:
+    """Just enough of a pytest item for ``check_fake_at_teardown``: the markers it carries."""
+
+    def __init__(self, *markers: str) -> None:
+        self.markers = set(markers)
+
+    def get_closest_marker(self, name: str) -> object:
+        return name if name in self.markers else None
+
+
+class _Request:
+    def __init__(self, *markers: str) -> None:
+        self.node = _Node(*markers)
+
+
+@pytest.mark.fake_unchecked  # leaves a refusal and an unknown route behind on purpose
+async def test_the_teardown_check_fails_unless_the_test_opted_out(fake: FakeDiscord) -> None:
+    """The automatic teardown check is a check that can fail."""
+    check_fake_at_teardown(fake, _Request())  # nothing happened yet: clean
+    bot = TinyBot()
+    with pytest.raises(discord.LoginFailure):
+        await bot.login("not-the-token")
+    await bot.close()
+    with pytest.raises(AssertionError, match="refused: GET /users/@me -> 401"):
+        check_fake_at_teardown(fake, _Request())
+    check_fake_at_teardown(fake, _Request("fake_refusals"))
+    async with aiohttp.ClientSession() as session:
+        await session.get(fake.rest_base + "/no/such/route", headers={"Authorization": f"Bot {fake.token}"})
+    with pytest.raises(AssertionError, match="unknown route"):
+        check_fake_at_teardown(fake, _Request("fake_refusals"))  # refusals allowed, unknown routes never
+    check_fake_at_teardown(fake, _Request("fake_unchecked"))

@@ -18,6 +18,7 @@ import discord
 import pytest
 from discord.ext import commands
 
+from tests.support.fake_checks import check_fake_at_teardown
 from tests.support.fake_discord import FakeDiscord, FakeGuild, shard_for
 
 # Snowflakes whose shard is (id >> 22) % 2: two guilds on shard 0, two on shard 1.
@@ -35,10 +36,11 @@ def test_the_shard_formula_is_discords() -> None:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
+async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeDiscord]:
     guilds = [FakeGuild(id=i, name=f"Server {i >> 22}") for i in (EVEN_A, ODD_A, EVEN_B, ODD_B)]
     async with FakeDiscord(guilds=guilds, heartbeat_interval=0.5) as server, server.patch_discord():
         yield server
+    check_fake_at_teardown(server, request)
 
 
 # -- at the wire ------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 :class:`Store` opens one :class:`~bot.services.store.db.Database` (an SQLite file, or PostgreSQL
 when ``DINOBOT_DATABASE_URL`` says so) and hands it to one part per table group, so each part is
 small and a caller says which it means: ``store.names.submit``, ``store.versions.record``,
-``store.settings.update``, ``store.jobs.claim``, ``store.audit.recent``. The parts write their
-SQL once; the database runs it on either backend (see :mod:`bot.services.store.db`).
+``store.settings.update``, ``store.jobs.claim``, ``store.audit.recent``,
+``store.live_replies.remember``. The parts write their SQL once; the database runs it on either
+backend (see :mod:`bot.services.store.db`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bot.services.records import (
     GuildSettings,
     JobRecord,
     JobState,
+    LiveReply,
     ModelVersion,
     Status,
     Submission,
@@ -26,13 +28,14 @@ from bot.services.records import (
 from bot.services.store.audit import AuditLog
 from bot.services.store.db import Database, open_database
 from bot.services.store.jobs import JobStore, Lease, LeaseLost
+from bot.services.store.live_replies import LiveReplies
 from bot.services.store.settings import SettingsStore
 from bot.services.store.submissions import DAY_SECONDS, SubmissionStore
 from bot.services.store.target import DatabaseTarget, parse_database_url
 from bot.services.store.versions import VersionStore
 
 __all__ = ["DAY_SECONDS", "AuditEntry", "DatabaseTarget", "GuildSettings", "JobRecord", "JobState", "Lease",
-           "LeaseLost", "ModelVersion", "Status", "Store", "Submission", "Trigger", "VersionStatus",
+           "LeaseLost", "LiveReply", "ModelVersion", "Status", "Store", "Submission", "Trigger", "VersionStatus",
            "parse_database_url"]
 
 
@@ -46,6 +49,7 @@ class Store:
         self.settings = SettingsStore(db)
         self.jobs = JobStore(db)
         self.audit = AuditLog(db)
+        self.live_replies = LiveReplies(db)
 
     @classmethod
     async def open(cls, target: "str | Path | DatabaseTarget", *, daily_limit: int | None = 20,

@@ -64,6 +64,8 @@ TABLES = (
                                             "updated_at")),
     Table("audit_log", ("id",), ("id", "guild_id", "actor_id", "action", "details", "created_at")),
     Table("training_jobs", ("id",), _JOB_COLUMNS),
+    Table("live_replies", ("interaction_id",), ("interaction_id", "guild_id", "application_id", "token",
+                                                "message_id", "created_at")),
 )
 CHECKPOINTS = TABLES[1]
 

@@ -83,12 +83,27 @@ CREATE INDEX submissions_untrained ON submissions (guild_id)
     WHERE status = 'approved' AND first_trained_version IS NULL;
 """
 
-# v3: what a cluster of bot processes needs. A promoted model's checkpoint bytes live next to
+# v3: the /retrain replies being kept up to date, so a restart after a crash can tell each one
+# that its fine-tune was interrupted. An interaction token lets its holder edit that one reply
+# for 15 minutes and nothing else; rows are deleted once the reply shows its final state (and
+# expired ones at the next start).
+_V3 = """
+CREATE TABLE live_replies (
+    interaction_id INTEGER PRIMARY KEY,
+    guild_id       INTEGER NOT NULL,
+    application_id INTEGER NOT NULL,
+    token          TEXT NOT NULL CHECK (length(token) BETWEEN 1 AND 500),
+    message_id     INTEGER NOT NULL,
+    created_at     REAL NOT NULL
+);
+"""
+
+# v4: what a cluster of bot processes needs. A promoted model's checkpoint bytes live next to
 # its version row, so any process can serve any server and a promotion is one transaction
 # (the row, the bytes, the names it trained on, the job that made it). Training jobs are rows:
 # "at most one fine-tune per server at a time, cluster-wide" is the partial unique index plus
 # a lease (holder, lease_expires_at) that a crashed process stops renewing.
-_V3 = """
+_V4 = """
 CREATE TABLE model_checkpoints (
     guild_id INTEGER NOT NULL,
     version  INTEGER NOT NULL,
@@ -118,7 +133,7 @@ CREATE UNIQUE INDEX training_jobs_one_active ON training_jobs (guild_id)
     WHERE state IN ('queued', 'running');
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3]
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

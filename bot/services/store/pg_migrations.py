@@ -1,7 +1,7 @@
 """The PostgreSQL schema: the same tables, versions and constraints as SQLite's migrations.
 
 ``MIGRATIONS[i]`` takes a database from version *i* to *i + 1*, and the numbering matches
-:mod:`bot.services.store.migrations` entry for entry, so both backends are "at schema v3" in the
+:mod:`bot.services.store.migrations` entry for entry, so both backends are "at schema v4" in the
 same sense and ``python -m bot db copy`` moves rows between them table by table. Append-only, like
 SQLite's. Only the types differ: snowflakes and ids are ``BIGINT`` (SQLite's INTEGER is 64-bit,
 PostgreSQL's is not), times ``DOUBLE PRECISION`` (PostgreSQL's REAL is 32-bit), checkpoint
@@ -75,6 +75,17 @@ CREATE INDEX submissions_untrained ON submissions (guild_id)
 """
 
 _V3 = """
+CREATE TABLE live_replies (
+    interaction_id BIGINT PRIMARY KEY,
+    guild_id       BIGINT NOT NULL,
+    application_id BIGINT NOT NULL,
+    token          TEXT NOT NULL CHECK (length(token) BETWEEN 1 AND 500),
+    message_id     BIGINT NOT NULL,
+    created_at     DOUBLE PRECISION NOT NULL
+);
+"""
+
+_V4 = """
 CREATE TABLE model_checkpoints (
     guild_id BIGINT NOT NULL,
     version  INTEGER NOT NULL,
@@ -104,7 +115,7 @@ CREATE UNIQUE INDEX training_jobs_one_active ON training_jobs (guild_id)
     WHERE state IN ('queued', 'running');
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3]
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: The table recording which migrations ran (SQLite keeps the number in ``PRAGMA user_version``).

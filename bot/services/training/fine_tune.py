@@ -113,7 +113,13 @@ def _cancelled(current: NameModel, val_before: float, train_before: float) -> Tr
 
 
 def judge(before: float, after: float, tolerance: float) -> tuple[bool, str]:
-    """(promote?, why) for validation losses before and after, in nats per character."""
+    """(promote?, why) for validation losses before and after, in nats per character.
+
+    Promoted: a finite ``after`` at most ``tolerance`` above ``before`` (exactly at the limit
+    counts), or any finite ``after`` when ``before`` is not finite (the current model is broken).
+    """
+    if not math.isfinite(tolerance):  # a NaN limit would make "worse than allowed" never true
+        raise ValueError(f"the promotion tolerance must be a finite number, not {tolerance}")
     if not math.isfinite(after):
         return False, f"discarded: the fine-tuned model's validation loss is {after}"
     if not math.isfinite(before):

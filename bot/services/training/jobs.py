@@ -60,6 +60,7 @@ class Outcome:
     version: int | None = None  # the version recorded (promoted or discarded), if any
     samples: tuple[str, ...] = ()  # a few names the new model invents
     seconds: float = 0.0
+    error_id: str | None = None  # set when it failed on a bug: the id its traceback is logged under
 
 
 @dataclass(frozen=True)

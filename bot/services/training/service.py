@@ -218,9 +218,10 @@ class TrainingService:
             waiting = False
             try:
                 waiting = await self._run(job)
-            except Exception as exc:  # the database, most likely: the lease will let it run again
-                log.exception("guild %d: fine-tune #%d failed", job.guild_id, job.id)
-                job.finish(JobStatus.FAILED, Outcome(False, f"failed: {exc}"))
+            except DinoBotError as exc:  # deliberate (the database gone, say): its text is for people
+                job.finish(JobStatus.FAILED, Outcome(False, str(exc)))
+            except Exception:  # a bug: people get an id to quote, the traceback goes to the log
+                job.finish(JobStatus.FAILED, _unexpected(job))
             finally:
                 if not waiting:
                     self._forget(job)
@@ -282,9 +283,8 @@ class TrainingService:
             return JobStatus.DONE, await self._conclude(job, plan, run, started, lease)
         except DinoBotError as exc:  # not enough names, the database gone, the lease lost
             return JobStatus.FAILED, Outcome(False, str(exc))
-        except Exception as exc:
-            log.exception("guild %d: fine-tune #%d failed", job.guild_id, job.id)
-            return JobStatus.FAILED, Outcome(False, f"failed: {exc}")
+        except Exception:  # a bug: people get an id to quote, the traceback goes to the log
+            return JobStatus.FAILED, _unexpected(job)
 
     async def _settle(self, job: TrainingJob, lease: Lease | None, status: JobStatus, reason: str) -> None:
         """Record a job that ended without a version: cancelled or failed (a queued one: no lease)."""
@@ -369,6 +369,13 @@ class TrainingService:
             self.registry.source_of(job.guild_id, version)))
         log.info("guild %d: version %d %s", job.guild_id, version, reason)
         return _with(outcome, version, self._clock() - started)
+
+
+def _unexpected(job: TrainingJob) -> Outcome:
+    """Log the exception being handled under a fresh error id; the outcome quotes only the id."""
+    error_id = secrets.token_hex(4)
+    log.exception("guild %d: fine-tune #%d failed (error id %s)", job.guild_id, job.id, error_id)
+    return Outcome(False, "failed because of an unexpected error", error_id=error_id)
 
 
 def _ended_elsewhere(record: JobRecord | None) -> tuple[JobStatus, Outcome]:

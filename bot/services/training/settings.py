@@ -5,6 +5,7 @@ Nothing here reads files or the environment, so the services stay easy to test.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from model import FINE_TUNING, TrainConfig
@@ -49,7 +50,11 @@ class TrainingSettings:
         if self.min_new_names < 1 or self.max_cached_models < 0 or self.schedule_minutes < 0:
             raise ValueError("min_new_names must be >= 1; max_cached_models and "
                              "schedule_minutes must be >= 0")
-        if not self.lease_seconds > 0:
+        if not (self.lease_seconds > 0 and math.isfinite(self.lease_seconds)):
             raise ValueError(f"lease_seconds must be positive, not {self.lease_seconds}")
+        if not (math.isfinite(self.tolerance) and math.isfinite(self.schedule_minutes)):
+            # NaN compares False with everything: a NaN tolerance would promote any result.
+            raise ValueError(f"tolerance and schedule_minutes must be finite, not {self.tolerance} "
+                             f"and {self.schedule_minutes}")
         if self.switch_interval is not None and not self.switch_interval > 0:
             raise ValueError(f"switch_interval must be positive, not {self.switch_interval}")

@@ -117,8 +117,10 @@ class InteractionHandle:
 
     @property
     def edits(self) -> List[JSON]:
-        """Bodies of every ``PATCH .../messages/@original``, in order."""
-        return [r.json or {} for r in self.requests if r.method == "PATCH" and r.path.endswith("/messages/@original")]
+        """Bodies of every edit of the original response (``PATCH .../messages/@original``, or by
+        its message id, as a webhook made from a saved token does), in order."""
+        endings = ("/messages/@original",) + ((f"/messages/{self.original.id}",) if self.original else ())
+        return [r.json or {} for r in self.requests if r.method == "PATCH" and r.path.endswith(endings)]
 
     @property
     def messages(self) -> List[FakeMessage]:

@@ -139,7 +139,8 @@ class FakeDiscord:
     refused with "Unknown interaction" exactly as Discord would (``None`` disables the check).
     ``heartbeat_interval`` is in seconds (Discord uses ~41 s; tests want it short). The fake
     outlives any one bot: messages, commands and users stay, so a test can restart the bot and
-    click a button it sent before.
+    click a button it sent before. ``port`` fixes the port (a test that starts the fake after the
+    bot, to play an unreachable Discord); the default takes any free one.
 
     ``recommended_shards`` is what ``GET /gateway/bot`` recommends (an ``AutoShardedClient``
     without a ``shard_count`` uses it). Sharded clients get each guild's events on the
@@ -161,6 +162,7 @@ class FakeDiscord:
         attachment_size_limit: int = 10 * 1024 * 1024,
         app_permissions: int = DEFAULT_APP_PERMISSIONS,
         recommended_shards: int = 1,
+        port: int = 0,
     ) -> None:
         if recommended_shards < 1:
             raise ValueError(f"recommended_shards must be at least 1, not {recommended_shards}")
@@ -201,6 +203,7 @@ class FakeDiscord:
         self.gateway = FakeGateway(self, heartbeat_interval=heartbeat_interval, ack_heartbeats=ack_heartbeats)
         self.rest = RestApi(self)
         self._runner: Optional[web.AppRunner] = None
+        self._wanted_port = port  # 0: any free port
         self.port: Optional[int] = None
         self._changed = asyncio.Event()
 
@@ -218,7 +221,7 @@ class FakeDiscord:
         await self._runner.setup()
         # A deep accept queue: the bot opens a connection per concurrent request, and a full
         # default queue (128) drops SYNs that are only retried after 1 s, poisoning p99.
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
+        site = web.TCPSite(self._runner, "127.0.0.1", self._wanted_port, backlog=1024)
         await site.start()
         self.port = self._runner.addresses[0][1]
         log.info("fake discord listening on %s", self.base_url)
