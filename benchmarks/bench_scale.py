@@ -130,7 +130,7 @@ async def store_part(server: PostgresServer, workdir: Path, reps: int, count: in
 
 def bot_env(fake: FakeDiscord, url: str, data: Path, shards: tuple[str, str] | None) -> dict[str, str]:
     env = {**os.environ, "DISCORD_TOKEN": fake.token, "DINOBOT_DISCORD_API_BASE": fake.base_url,
-           "DINOBOT_DATABASE_URL": url, "DINOBOT_DATA_DIR": str(data), "DINOBOT_GENERATE_PER_30S": "1000000",
+           "DINOBOT_DATABASE_URL": url, "DINOBOT_DATA_DIR": str(data), "DINOBOT_GENERATE_PER_30S": "1000",
            "DINOBOT_FINETUNE_EVERY_MINUTES": "0", "DINOBOT_LOG_LEVEL": "WARNING"}
     if shards is not None:
         env["DINOBOT_SHARD_COUNT"], env["DINOBOT_SHARD_IDS"] = shards
@@ -164,12 +164,18 @@ async def cluster_part(server: PostgresServer, workdir: Path, reps: int, concurr
         try:
             for fake, shards, name in specs:
                 env = bot_env(fake, url, workdir / name, shards)
-                children.append(await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bot", cwd=workdir, env=env, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL))
-            await one.wait_for_ready(timeout=90)
-            await two.wait_for_ready(shard_id=0, timeout=90)
-            await two.wait_for_ready(shard_id=1, timeout=90)
+                with open(workdir / f"{name}.log", "wb") as console:
+                    children.append(await asyncio.create_subprocess_exec(
+                        sys.executable, "-m", "bot", cwd=workdir, env=env, stdout=console,
+                        stderr=subprocess.STDOUT))
+            for ready in (one.wait_for_ready(timeout=90), two.wait_for_ready(shard_id=0, timeout=90),
+                          two.wait_for_ready(shard_id=1, timeout=90)):
+                try:
+                    await ready
+                except Exception:
+                    for _, _, name in specs:
+                        print(f"--- {name} ---\n{(workdir / f'{name}.log').read_text(errors='replace')[-3000:]}")
+                    raise
             await burst(one, SOLO, users)  # warm-up, not measured
             await asyncio.gather(burst(two, SERVER_0, users), burst(two, SERVER_1, users))
             solo, pair, per_process = [], [], []
@@ -184,7 +190,8 @@ async def cluster_part(server: PostgresServer, workdir: Path, reps: int, concurr
                         per_process.append((percentile(first, 0.99), percentile(second, 0.99)))
         finally:
             for child in children:
-                child.terminate()
+                if child.returncode is None:
+                    child.terminate()
             await asyncio.gather(*(child.wait() for child in children))
     one_p99, two_p99 = statistics.median(solo) * 1e3, statistics.median(pair) * 1e3
     print(f"\n/dinoname count:5 p99, median of {reps} interleaved repetitions (real python -m bot processes, "
