@@ -28,16 +28,20 @@ from discord.ext import commands
 
 from bot.config import Config
 from bot.services.generation import NameGenerator
+from bot.services.likeness import LikenessService
 from bot.services.registry import ModelRegistry
 from bot.services.store import Store
+from bot.services.suggestions import Suggestions
 from bot.services.training.service import TrainingService
 from bot.startup import open_store, read_corpus, start_registry
+from bot.ui.checks import MemberRate
 from bot.ui.command_sync import sync_commands
 from bot.ui.replies import report_error
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.generate", "bot.cogs.corpus", "bot.cogs.review", "bot.cogs.retrain")
+COGS = ("bot.cogs.generate", "bot.cogs.corpus", "bot.cogs.review", "bot.cogs.retrain", "bot.cogs.keep",
+        "bot.cogs.meaning", "bot.cogs.models", "bot.cogs.help")
 
 
 def bot_version() -> str:
@@ -54,6 +58,8 @@ class DinoBot(commands.AutoShardedBot):
     registry: ModelRegistry
     trainer: TrainingService
     generator: NameGenerator
+    likeness: LikenessService
+    suggestions: Suggestions
 
     def __init__(self, config: Config, *, force_sync: bool = False, **kwargs) -> None:
         """``force_sync``: sync the slash commands even if they look unchanged (``--sync``)."""
@@ -73,6 +79,7 @@ class DinoBot(commands.AutoShardedBot):
         self.tree.on_error = report_error  # one handler for every slash command
         self._services_opened = False
         self.last_interaction = 0.0  # time.monotonic() of the newest interaction: training yields to it
+        self.submit_rate = MemberRate(*config.submit_rate)  # /submit and ⭐ Keep share it
 
     async def open_services(self) -> None:
         """Open every local resource, each failure a one-line :class:`~bot.errors.StartupError`.
@@ -96,6 +103,9 @@ class DinoBot(commands.AutoShardedBot):
         self.generator = NameGenerator(self.store, self.registry, self.known_names,
                                        activity=lambda: self.last_interaction)
         self.generator.prime(self.registry.base.model)
+        self.likeness = LikenessService(self.registry)
+        self.likeness.prime(self.registry.base)
+        self.suggestions = Suggestions(self.generator, self.registry)
 
     async def setup_hook(self) -> None:
         await self.open_services()
@@ -132,9 +142,11 @@ class DinoBot(commands.AutoShardedBot):
         stopping the next: the database must be closed whatever happened before, or its thread
         keeps the process alive.
         """
-        trainer, generator, store = (getattr(self, name, None) for name in ("trainer", "generator", "store"))
+        trainer, generator, likeness, store = (getattr(self, name, None)
+                                               for name in ("trainer", "generator", "likeness", "store"))
         steps = [("training", trainer and trainer.close), ("cogs", self._unload_cogs),
-                 ("generation", generator and generator.close), ("database", store and store.close)]
+                 ("generation", generator and generator.close), ("percentiles", likeness and likeness.close),
+                 ("database", store and store.close)]
         for what, step in steps:
             if step is None:
                 continue

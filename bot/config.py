@@ -104,7 +104,7 @@ def load_config(env_file: str | os.PathLike | None = ".env", environ: dict[str, 
         min_names=get.integer("DINOBOT_FINETUNE_MIN_NAMES", 20),
         min_new_names=get.integer("DINOBOT_FINETUNE_MIN_NEW", 20),
         schedule_minutes=get.number("DINOBOT_FINETUNE_EVERY_MINUTES", 60.0, zero_means_off=True),
-        tolerance=get.number("DINOBOT_PROMOTE_TOLERANCE", 0.05),
+        tolerance=get.number("DINOBOT_PROMOTE_TOLERANCE", None),  # unset: each server's strength's own
         max_cached_models=get.integer("DINOBOT_MAX_CACHED_MODELS", 8),
         lease_seconds=get.number("DINOBOT_FINETUNE_LEASE_SECONDS", 60.0),
     )
@@ -148,7 +148,7 @@ class _Reader:
             raise ConfigError(f"{key} must be a whole number from {low:,} to {high:,}, not {raw!r}")
         return value
 
-    def number(self, key: str, default: float, *, zero_means_off: bool = False) -> float:
+    def number(self, key: str, default: float | None, *, zero_means_off: bool = False) -> float | None:
         """A finite number within ``SETTING_RANGES[key]`` (or exactly 0 when that means off)."""
         raw = self._raw(key)
         if raw is None:

@@ -57,6 +57,31 @@ class NotFound(DinoBotError):
         super().__init__(f"{what} was not found in this server.")
 
 
+class AlreadyKept(DinoBotError):
+    """The member already kept this name in this server: one vote per member."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"You have already kept '{name}' in this server; each member's keep counts once.")
+
+
+class NotKeepable(DinoBotError):
+    """The name was rejected or removed by a moderator, so it cannot be kept again."""
+
+    def __init__(self, name: str, status: str) -> None:
+        self.name = name
+        self.status = status
+        super().__init__(f"'{name}' was {status} by a moderator in this server, so it cannot be kept.")
+
+
+class VersionNotServable(DinoBotError):
+    """A model version that exists but cannot serve: discarded, or its checkpoint is unusable."""
+
+    def __init__(self, version: int, why: str, detail: str = "") -> None:
+        self.version = version
+        super().__init__(f"Version {version} cannot serve this server: {why}." + (f" {detail}" if detail else ""))
+
+
 class StorageError(DinoBotError):
     """The database cannot be used as it is; only the bot's operator can fix this."""
 

@@ -1,6 +1,6 @@
 """DinoBot's name model: a character-level recurrent network in pure NumPy.
 
-Usable without Discord: ``python -m model train|sample|eval|score``. Imports NumPy and the
+Usable without Discord: ``python -m model train|finetune|sample|eval|score``. Imports NumPy and the
 standard library only.
 """
 from .checkpoint import (
@@ -14,6 +14,7 @@ from .corpus import BASE_CHECKPOINT, corpus_dir, read_names, train_path, val_pat
 from .ensemble import NameModel, evaluate
 from .errors import CheckpointError, CorpusError, InvalidName, ModelError
 from .network import CharModel, ModelConfig
+from .promotion import Losses, Verdict, decide_promotion, split_holdout
 from .recipes import (
     DEFAULT_MEMBERS,
     DEFAULT_MODEL,
@@ -24,7 +25,8 @@ from .recipes import (
     replay_samples,
     train_model,
 )
-from .sampling import Sample, sample_names, score_name
+from .sampling import Sample, sample_names, score_name, score_names
+from .strength import DEFAULT_STRENGTH, STRENGTHS, Strength, get_strength
 from .training import Progress, TrainConfig
 from .vocab import ALPHABET, MAX_NAME_LEN, MIN_NAME_LEN, normalize_name, normalize_prefix
 
@@ -34,5 +36,7 @@ __all__ = [
     "MIN_NAME_LEN", "ModelConfig", "ModelError", "NameModel", "Progress", "Sample", "TrainConfig",
     "checkpoint_bytes", "corpus_dir", "evaluate", "fine_tune", "load_checkpoint", "load_checkpoint_bytes",
     "normalize_name", "normalize_prefix", "read_names", "remove_stale_temp_files", "replay_samples",
-    "sample_names", "save_checkpoint", "score_name", "train_model", "train_path", "val_path",
+    "sample_names", "save_checkpoint", "score_name", "score_names", "train_model", "train_path", "val_path",
+    "DEFAULT_STRENGTH", "STRENGTHS", "Strength", "get_strength", "Losses", "Verdict", "decide_promotion",
+    "split_holdout",
 ]

@@ -95,9 +95,17 @@ def load_checkpoint(path: str | os.PathLike) -> NameModel:
 def load_checkpoint_bytes(data: bytes, source: str = "checkpoint bytes") -> NameModel:
     """Load a checkpoint from its bytes; ``source`` names it in errors (a path, a database row)."""
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array, not an archive
+            raise CheckpointError(f"{source} is not a DinoBot checkpoint (one array, not an .npz file)")
+        with loaded as npz:
             arrays = {key: npz[key] for key in npz.files}  # reads (and CRC-checks) every member
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except ValueError:
+        # NumPy's text for a file that is not .npy/.npz or holds objects suggests allow_pickle,
+        # which would run code from the file: never pass that advice on.
+        raise CheckpointError(f"{source} is corrupt or not a DinoBot checkpoint (not an .npz file of "
+                              f"plain arrays)") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise CheckpointError(f"checkpoint {source} is corrupt or not a checkpoint: {exc}") from None
     meta = _read_meta(source, arrays.pop("meta", None))
     try:

@@ -1,4 +1,4 @@
-"""Command line for the name model: ``python -m model train|sample|eval|score``.
+"""Command line for the name model: ``python -m model train|finetune|sample|eval|score``.
 
 Exit codes: 0 success, 1 a model/data problem (bad checkpoint, missing corpus), 2 bad usage
 (argparse's own convention, also used for invalid names and options), 130 interrupted.
@@ -10,7 +10,9 @@ import logging
 import math
 import sys
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -19,11 +21,16 @@ from . import (
     DEFAULT_MEMBERS,
     DEFAULT_MODEL,
     DEFAULT_TRAINING,
+    MIN_NAME_LEN,
     CheckpointError,
     CorpusError,
+    FitResult,
     InvalidName,
     ModelConfig,
+    NameModel,
     Progress,
+    evaluate,
+    fine_tune,
     load_checkpoint,
     read_names,
     sample_names,
@@ -33,16 +40,24 @@ from . import (
     train_path,
     val_path,
 )
-from .ensemble import evaluate
 from .ngram import DEFAULT_ORDER as DEFAULT_NGRAM_ORDER
 from .ngram import MAX_ORDER as MAX_NGRAM_ORDER
+from .promotion import Losses, decide_promotion, split_holdout
+from .strength import DEFAULT_STRENGTH, STRENGTHS, get_strength
 from .training import with_overrides
 
 log = logging.getLogger("model")
 
+TRAINED_DIR = Path("var") / "trained"  # where train writes unless told otherwise (git-ignored runtime state)
+MAX_SAMPLE_LEN = 256
+MIN_FINE_TUNE_NAMES = 5
+HOLDOUT_FRACTION = 0.1
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+
+def main(argv: list[str] | None = None, prog: str = "dinomodel") -> int:
+    """Run one command; ``prog`` is how usage and help name the program (``python -m model``
+    passes its own spelling)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -58,16 +73,32 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m model", description="DinoBot's NumPy name model.")
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every real default in ``--help``; options without one (None, a flag) say nothing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        default = action.default
+        nothing = default is None or default is False or default is argparse.SUPPRESS or default == ""
+        if nothing or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def build_parser(prog: str = "dinomodel") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="DinoBot's NumPy name model.",
+                                     formatter_class=_HelpFormatter)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train a model from random weights and save a checkpoint")
-    p.add_argument("--train", type=Path, default=None, help="names file (default: $DINO_CORPUS_DIR/dinos_train.txt)")
-    p.add_argument("--val", type=Path, default=None, help="validation names (default: $DINO_CORPUS_DIR/dinos_val.txt)")
-    p.add_argument("--out", type=Path, default=BASE_CHECKPOINT, help="checkpoint to write (default: the shipped one)")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                              formatter_class=_HelpFormatter)
+
+    p = command("train", "train a model from random weights and save a checkpoint")
+    p.add_argument("--train", type=Path, default=None, metavar="FILE", help=f"names file (default: {train_path()})")
+    p.add_argument("--val", type=Path, default=None, metavar="FILE", help=f"validation names (default: {val_path()})")
+    _out_args(p, "checkpoint to write (default: a new file in var/trained/, named by the time)")
     p.add_argument("--cell", choices=["rnn", "lstm"], default=DEFAULT_MODEL.cell,
-                   help=f"recurrent cell: the seed's tanh RNN or an LSTM (default {DEFAULT_MODEL.cell})")
+                   help="recurrent cell: the seed's tanh RNN or an LSTM")
     p.add_argument("--hidden", type=int, default=DEFAULT_MODEL.hidden, help="hidden units per network")
     p.add_argument("--dropout", type=float, default=DEFAULT_MODEL.dropout, help="dropout before the output layer")
     p.add_argument("--members", type=int, default=DEFAULT_MEMBERS, help="networks to ensemble")
@@ -79,65 +110,175 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-mode", choices=["value", "norm"], default=DEFAULT_TRAINING.clip_mode,
                    help="clip each gradient value to [-5, 5] (the seed's rule) or the global norm to 5")
     p.add_argument("--seed", type=int, default=DEFAULT_TRAINING.seed, help="seed of the first network")
-    p.add_argument("--time-budget", type=float, default=None, help="seconds of training per member")
+    p.add_argument("--time-budget", type=float, default=None, help="seconds of training per member (default: no limit)")
     p.add_argument("--ngram-order", type=int, default=DEFAULT_NGRAM_ORDER,
-                   help=f"mix in a Kneser–Ney n-gram of this order counted on the train file "
-                        f"(default {DEFAULT_NGRAM_ORDER}; 0: the networks alone, e.g. the seed's plain RNN)")
+                   help="mix in a Kneser–Ney n-gram of this order counted on the train file "
+                        "(0: the networks alone, e.g. the seed's plain RNN)")
     p.set_defaults(run=cmd_train)
 
-    p = sub.add_parser("sample", help="invent names, one a line")
+    p = command("finetune", "fine-tune a model on a server's names and save a copy")
+    p.add_argument("--names", type=Path, required=True, metavar="FILE",
+                   help="the names to learn, one a line; a tenth (at least 2) is held out to judge the result")
+    _checkpoint_arg(p, "the model to start from")
+    p.add_argument("--strength", choices=list(STRENGTHS), default=DEFAULT_STRENGTH,
+                   help="how strongly the names' style shows: "
+                        + "; ".join(s.describe() for s in STRENGTHS.values()))
+    _out_args(p, "checkpoint to write (required)")
+    p.add_argument("--replay", type=Path, default=None, metavar="FILE",
+                   help=f"names replayed so the base style is kept (default: {train_path()}; "
+                        f"without it, the model's own samples)")
+    p.add_argument("--val", type=Path, default=None, metavar="FILE",
+                   help=f"base validation names (default: {val_path()})")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="how much worse (nats/char) the base names may get for the promotion verdict "
+                        "(default: the strength's: " + ", ".join(f"{s.name} {s.tolerance:g}"
+                                                                  for s in STRENGTHS.values()) + ")")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fine-tune")
+    p.set_defaults(run=cmd_finetune)
+
+    p = command("sample", "invent names, one a line")
     _checkpoint_arg(p)
-    p.add_argument("-n", type=int, default=10, help="how many names (default 10)")
+    p.add_argument("-n", type=int, default=10, help="how many names")
     p.add_argument("--prefix", default="", help="every name starts with these letters")
     p.add_argument("--temperature", type=float, default=1.0, help="below 1: safer; above 1: wilder")
-    p.add_argument("--top-k", type=int, default=None, help="draw only from the k likeliest letters")
+    p.add_argument("--top-k", type=int, default=None, help="draw only from the k likeliest letters (default: all)")
     p.add_argument("--max-len", type=int, default=32, help="length cap; cut names are marked with '…'")
-    p.add_argument("--seed", type=int, default=None, help="make the output repeatable")
+    p.add_argument("--seed", type=int, default=None, help="make the output repeatable (default: different every run)")
     p.add_argument("--new-only", action="store_true", help="skip names in the train and val files")
     p.set_defaults(run=cmd_sample)
 
-    p = sub.add_parser("eval", help="mean NLL per character of a names file (nats and bits)")
+    p = command("eval", "mean NLL per character of a names file (nats and bits)")
     _checkpoint_arg(p)
-    p.add_argument("--names", type=Path, default=None, help="names file (default: the val file)")
+    p.add_argument("--names", type=Path, default=None, metavar="FILE", help=f"names file (default: {val_path()})")
     p.set_defaults(run=cmd_eval)
 
-    p = sub.add_parser("score", help="how dinosaur-like a name is (NLL per char; lower is better)")
+    p = command("score", "how dinosaur-like a name is (NLL per char; lower is better)")
     _checkpoint_arg(p)
     p.add_argument("name", nargs="+")
     p.set_defaults(run=cmd_score)
     return parser
 
 
-def _checkpoint_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", type=Path, default=BASE_CHECKPOINT,
-                   help="checkpoint to use (default: the shipped base model)")
+def _checkpoint_arg(p: argparse.ArgumentParser, what: str = "checkpoint to use") -> None:
+    p.add_argument("--checkpoint", type=Path, default=BASE_CHECKPOINT, metavar="PATH",
+                   help=f"{what} (default: the shipped model, {BASE_CHECKPOINT})")
 
+
+def _out_args(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--out", type=Path, default=None, metavar="PATH", help=help)
+    p.add_argument("--replace-shipped", action="store_true",
+                   help=f"write over the shipped model ({BASE_CHECKPOINT}), which the bot and every "
+                        f"command here use by default")
+
+
+def _out_path(args: argparse.Namespace, default: Path | None) -> Path:
+    """Where to save: never the shipped checkpoint by accident (it is tracked and used by default)."""
+    shipped = BASE_CHECKPOINT.resolve()
+    if args.replace_shipped:
+        if args.out is not None and args.out.resolve() != shipped:
+            raise ValueError(f"--replace-shipped writes {BASE_CHECKPOINT}; drop --out {args.out} or the flag")
+        return BASE_CHECKPOINT
+    if args.out is None:
+        if default is None:
+            raise ValueError("say where to save the new model: --out PATH")
+        return default
+    if args.out.resolve() == shipped:
+        raise ValueError(f"--out {args.out} is the shipped model; to replace it, pass --replace-shipped")
+    return args.out
+
+
+def _timestamped(kind: str) -> Path:
+    return TRAINED_DIR / f"{kind}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.npz"
+
+
+def _saved(path: Path) -> str:
+    if path == BASE_CHECKPOINT:
+        return f"saved {path} (the shipped model, replaced)"
+    return f"saved {path} (the shipped {BASE_CHECKPOINT.name} is unchanged)"
+
+
+# --------------------------------------------------------------------------- train and finetune
 
 def cmd_train(args: argparse.Namespace) -> int:
-    train_names = read_names(args.train or train_path())
-    val_names = read_names(args.val or val_path())
+    # Everything that can be refused is refused before the "training …" line.
+    out = _out_path(args, _timestamped("base"))
     model_config = ModelConfig(args.cell, args.hidden, args.dropout)
     train_config = with_overrides(DEFAULT_TRAINING, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                                   patience=args.patience, clip_mode=args.clip_mode, seed=args.seed,
                                   time_budget=args.time_budget)
+    if args.members < 1:
+        raise ValueError(f"--members must be at least 1, not {args.members}")
     if not 0 <= args.ngram_order <= MAX_NGRAM_ORDER:
         raise ValueError(f"--ngram-order must be 0–{MAX_NGRAM_ORDER}, not {args.ngram_order}")
+    train_names = read_names(args.train or train_path())
+    val_names = read_names(args.val or val_path())
     log.info("training %d × %s-%d on %d names, validating on %d", args.members, args.cell, args.hidden,
              len(train_names), len(val_names))
-    stop = threading.Event()
-    try:
-        result = train_model(train_names, val_names, model_config, train_config, args.members,
-                             progress=_print_progress, should_stop=stop.is_set, ngram_order=args.ngram_order)
-    except KeyboardInterrupt:
-        stop.set()
-        raise
+    result = _with_progress(lambda progress, stop: train_model(train_names, val_names, model_config, train_config,
+                                                               args.members, progress=progress, should_stop=stop,
+                                                               ngram_order=args.ngram_order))
     if result.model.ngram is not None:
         log.info("mixed with a %d-gram, weight per matched context length %s (fitted on the val file)",
                  result.model.ngram.order, " ".join(f"{w:.2f}" for w in result.model.mixing.weights))
-    save_checkpoint(result.model, args.out)
-    log.info("val NLL %.4f nats/char (%.4f bits) after %.1f s at %s chars/s; saved %s", result.val_loss,
-             result.val_loss / math.log(2), result.seconds, f"{result.chars_per_sec:,.0f}", args.out)
+    save_checkpoint(result.model, out)
+    log.info("val NLL %.4f nats/char (%.4f bits) after %.1f s at %s chars/s; %s", result.val_loss,
+             result.val_loss / math.log(2), result.seconds, f"{result.chars_per_sec:,.0f}", _saved(out))
     return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    out = _out_path(args, None)
+    strength = get_strength(args.strength)
+    tolerance = strength.tolerance if args.tolerance is None else args.tolerance
+    if not math.isfinite(tolerance):
+        raise ValueError(f"--tolerance must be a finite number, not {tolerance}")
+    names = read_names(args.names)
+    if len(names) < MIN_FINE_TUNE_NAMES:
+        raise ValueError(f"{args.names} holds {len(names)} names; fine-tuning needs at least "
+                         f"{MIN_FINE_TUNE_NAMES} (2 are held out to judge the result)")
+    model = load_checkpoint(args.checkpoint)
+    base_val = read_names(args.val or val_path())
+    replay, replay_from = _replay_names(args.replay)
+    tune, held = split_holdout(names, HOLDOUT_FRACTION, 2)
+    log.info("fine-tuning %d × %s-%d from %s on %d names (%d held out to judge it), strength %s, replaying %s",
+             len(model.members), model.config.cell, model.config.hidden, args.checkpoint, len(tune), len(held),
+             strength.describe(), replay_from)
+    result = _with_progress(lambda progress, stop: fine_tune(model, tune, held, replay_names=replay,
+                                                             progress=progress, should_stop=stop,
+                                                             strength=strength, seed=args.seed))
+    _report_verdict(model, result, held, base_val, tolerance)
+    save_checkpoint(result.model, out)
+    log.info("%s", _saved(out))
+    return 0
+
+
+def _replay_names(path: Path | None) -> tuple[list[str] | None, str]:
+    """(names, description): the given file, else the train file, else the model's own samples."""
+    if path is not None:
+        return read_names(path), str(path)
+    if train_path().is_file():
+        return read_names(train_path()), str(train_path())
+    return None, "the model's own samples (no train file found)"
+
+
+def _report_verdict(before: NameModel, result: FitResult, held: Sequence[str], base_val: Sequence[str],
+                    tolerance: float) -> None:
+    current = Losses(base=evaluate(before, base_val), server=evaluate(before, held))
+    new = Losses(base=evaluate(result.model, base_val), server=evaluate(result.model, held))
+    log.info("held-out names %.4f → %.4f nats/char; base validation names %.4f → %.4f", current.server,
+             new.server, current.base, new.base)
+    verdict = decide_promotion(current, new, tolerance)
+    log.info("the promotion rule says: %s", verdict.reason)
+
+
+def _with_progress(run: Callable[[Callable[[Progress], None], Callable[[], bool]], FitResult]) -> FitResult:
+    """Run a training job with a progress line per epoch and a clean Ctrl+C (the job sees a stop flag)."""
+    stop = threading.Event()
+    try:
+        return run(_print_progress, stop.is_set)
+    except KeyboardInterrupt:
+        stop.set()
+        raise
 
 
 def _print_progress(p: Progress) -> None:
@@ -146,7 +287,12 @@ def _print_progress(p: Progress) -> None:
              f"{p.chars_per_sec:,.0f}", 100 * p.fraction, p.eta)
 
 
+# --------------------------------------------------------------------------- using a model
+
 def cmd_sample(args: argparse.Namespace) -> int:
+    if not MIN_NAME_LEN <= args.max_len <= MAX_SAMPLE_LEN:
+        raise ValueError(f"--max-len must be between {MIN_NAME_LEN} (the shortest name) and {MAX_SAMPLE_LEN}, "
+                         f"not {args.max_len}")
     model = load_checkpoint(args.checkpoint)
     avoid: set[str] = set()
     if args.new_only:

@@ -145,6 +145,28 @@ class NameModel:
             count += int(m.sum())
         return total, count
 
+    def nll_per_name(self, names: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """Mean NLL per predicted character of each name, in the order given.
+
+        Runs the inference step that sampling uses (members stacked, float32, the n-gram mixed
+        in), so scoring a whole corpus costs about what sampling as many names does, a quarter
+        of :meth:`nll`'s float64 forward pass (small batches: the gate arrays stay in cache).
+        Agrees with ``nll([name])`` to ~1e-6.
+        """
+        corpus = EncodedCorpus(names)
+        out = np.empty(len(corpus), dtype=np.float64)
+        order = np.argsort(corpus.lengths, kind="stable")
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            x, y, m = corpus._batch(rows)  # same package: the padded rows, (names, steps)
+            state, total, picked = self.zero_state(len(rows)), np.zeros(len(rows)), np.arange(len(rows))
+            for t in range(x.shape[1]):
+                probs, state = self.step(x[:, t], state)
+                nll = -np.log(np.maximum(probs[picked, y[:, t]], 1e-30), dtype=np.float64)
+                total += np.where(m[:, t], nll, 0.0)
+            out[rows] = total / m.sum(axis=1)
+        return out
+
 
 def predictions(model: NameModel, ngram: NGramModel, names: Sequence[str]) -> tuple[np.ndarray, ...]:
     """At every predicted position of ``names``: the ensemble's and ``ngram``'s distributions

@@ -2,7 +2,8 @@
 
 Fine-tuning continues every member on the new names mixed, each epoch afresh, with replayed
 names (the base corpus when one is given, else names the model itself invents), so it learns
-the new names without forgetting the old style.
+the new names without forgetting the old style. How hard it pulls is its strength
+(:mod:`model.strength`).
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from .ensemble import NameModel, evaluate, with_fitted_ngram
 from .network import CharModel, ModelConfig
 from .ngram import DEFAULT_ORDER as DEFAULT_NGRAM_ORDER
 from .ngram import NGramModel
-from .sampling import sample_names
+from .sampling import MAX_SAMPLES, sample_names
+from .strength import DEFAULT_STRENGTH, Strength, get_strength
 from .training import Progress, ProgressFn, StopFn, TrainConfig, run_epochs
 
 # The shipped checkpoint's recipe: three 64-unit LSTMs, dropout 0.2 before the output layer,
@@ -28,7 +30,9 @@ from .training import Progress, ProgressFn, StopFn, TrainConfig, run_epochs
 DEFAULT_MODEL = ModelConfig(cell="lstm", hidden=64, dropout=0.2)
 DEFAULT_TRAINING = TrainConfig(epochs=60, lr=1.5e-2, patience=8)
 DEFAULT_MEMBERS = 3
-# Gentler for fine-tuning: a lower rate and fewer epochs keep the base style.
+# The fine-tuning settings from before strengths (with 2× replay): so gentle that a server's
+# style was invisible (0.5 % of samples, README "Style strength"). The bot still passes them
+# until it passes a strength; new callers use ``strength=`` (model/strength.py) instead.
 FINE_TUNING = TrainConfig(epochs=12, lr=2e-3, patience=3)
 
 
@@ -68,40 +72,56 @@ def train_model(train_names: Sequence[str], val_names: Sequence[str],
 
 
 def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[str],
-              replay_names: Sequence[str] | None = None, replay_ratio: float = 2.0,
-              train_config: TrainConfig = FINE_TUNING, progress: ProgressFn | None = None,
-              should_stop: StopFn | None = None) -> FitResult:
+              replay_names: Sequence[str] | None = None, replay_ratio: float | None = None,
+              train_config: TrainConfig | None = None, progress: ProgressFn | None = None,
+              should_stop: StopFn | None = None, *, strength: str | Strength = DEFAULT_STRENGTH,
+              seed: int = 0) -> FitResult:
     """A fine-tuned copy of ``model`` (the original is never modified).
 
-    Each epoch trains on all ``new_names`` plus ``replay_ratio`` times as many replayed names.
+    Each epoch trains on the ``new_names`` plus ``replay_ratio`` times as many replayed names,
+    drawn afresh (with replacement only when the pool is too small). ``strength``
+    (:mod:`model.strength`) supplies the ratio and the schedule: how often a small server's names
+    repeat within an epoch, and how many epochs. ``replay_ratio`` and ``train_config``, when
+    given, override it (and each epoch is then one plain pass). ``val_names`` are scored every
+    epoch for progress and the result; whether they also choose the weights is the config's
+    ``keep_best`` (a strength keeps the last epoch's).
 
     The n-gram part, if any, becomes the base counts plus the counts of ``new_names``, and the
     mixing weights are kept. A count model cannot forget, so without the new counts it would
-    keep voting for the base style at every letter and undo what the networks learn (measured
-    on 80 names ending in "-zilla": 3.8 % of samples carry the ending with the new counts, 0.0 %
-    with the base n-gram, 1.2 % from the networks alone). The counts of earlier fine-tunes are
-    replaced rather than added to, because the bot fine-tunes a server's model on *all* its
-    names each time: adding would count every name again per version.
+    keep voting for the base style at every letter and undo what the networks learn (README,
+    "Style strength"). The counts of earlier fine-tunes are replaced rather than added to,
+    because the bot fine-tunes a server's model on *all* its names each time: adding would count
+    every name again per version.
     """
     if not new_names:
         raise ValueError("fine-tuning needs at least one new name")
-    rng = np.random.default_rng(train_config.seed)
+    recipe = get_strength(strength)
+    repeats, config = recipe.schedule(len(new_names), seed)
+    if train_config is not None:
+        repeats, config = 1, train_config
+    ratio = recipe.replay_ratio if replay_ratio is None else replay_ratio
+    new = list(new_names) * repeats
+    per_epoch = max(1, round(ratio * len(new)))
+    rng = np.random.default_rng(config.seed)
     replay = (list(replay_names) if replay_names
-              else replay_samples(model, max(200, math.ceil(replay_ratio * len(new_names)) * 2), seed=rng))
-    per_epoch = min(len(replay), max(1, round(replay_ratio * len(new_names))))
-    new = list(new_names)
+              else replay_samples(model, min(MAX_SAMPLES, max(200, per_epoch * config.epochs)), seed=rng))
+    with_replacement = per_epoch > len(replay)
 
     def mix(_member: int, epoch_rng: np.random.Generator) -> EncodedCorpus:
-        return EncodedCorpus(new + list(epoch_rng.choice(replay, size=per_epoch, replace=False)))
+        drawn = epoch_rng.choice(len(replay), size=per_epoch, replace=with_replacement)
+        return EncodedCorpus(new + [replay[i] for i in drawn])
 
     networks = [m.copy() for m in model.members]
-    result = _fit_members(networks, mix, val_names, train_config, progress, should_stop)
+    result = _fit_members(networks, mix, val_names, config, progress, should_stop)
     if model.ngram is not None:
-        result.model = result.model.with_ngram(model.ngram.adapted_to(new), model.mixing)
+        result.model = result.model.with_ngram(model.ngram.adapted_to(list(new_names) * recipe.ngram_weight),
+                                               model.mixing)
         result.val_loss = math.nan if result.cancelled else evaluate(result.model, list(val_names))
+    custom = train_config is not None or replay_ratio is not None
     result.model.metadata = {**model.metadata, "kind": "fine-tune", "created": _now(),
-                             "fine_tune_names": len(new), "replay_names": per_epoch,
-                             "val_loss": result.val_loss, "training": _describe(train_config)}
+                             "fine_tune_names": len(new_names), "replay_names": per_epoch,
+                             "strength": "custom" if custom else recipe.name,
+                             "val_loss": result.val_loss, "training": _describe(config)}
     return result
 
 
@@ -110,9 +130,11 @@ def replay_samples(model: NameModel, count: int, *, avoid: Collection[str] = (),
     """Names ``model`` itself invents, standing in for a base corpus nobody configured.
 
     Replaying them while fine-tuning keeps the model's old style; ``avoid`` keeps the names a
-    fine-tune is validated on out of its training data.
+    fine-tune is validated on out of its training data. Callers ask for as many as all epochs
+    draw together (within the sampler's cap), so each epoch sees mostly fresh ones: a small pool
+    replayed over and over is memorised, and that costs the base style (README, "Style strength").
     """
-    return [s.name for s in sample_names(model, count, avoid=avoid, rng=seed) if s.complete]
+    return [s.name for s in sample_names(model, min(count, MAX_SAMPLES), avoid=avoid, rng=seed) if s.complete]
 
 
 def _fit_members(networks: list[CharModel], corpus_for, val_names: Sequence[str],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Collection
+from typing import Collection, Sequence
 
 import numpy as np
 
@@ -129,3 +129,11 @@ def score_name(model: NameModel, name: str) -> float:
     """
     total, count = model.nll([normalize_name(name)])
     return total / count
+
+
+def score_names(model: NameModel, names: Sequence[str]) -> list[float]:
+    """:func:`score_name` of each name, in order, in batched passes (a corpus at a time)."""
+    normalized = [normalize_name(name) for name in names]
+    if not normalized:
+        return []
+    return [float(score) for score in model.nll_per_name(normalized)]

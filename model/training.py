@@ -35,6 +35,10 @@ class TrainConfig:
     patience: int = 6  # stop after this many epochs without a better validation loss
     seed: int = 0
     time_budget: float | None = None  # seconds of training, checked after each epoch
+    # True: return the weights with the best validation loss (and stop early on it). False:
+    # return the last epoch's weights, for recipes whose epoch count is the setting itself
+    # (fine-tuning, where a validation set of base names would always prefer "change nothing").
+    keep_best: bool = True
 
     def __post_init__(self) -> None:
         if self.clip_mode not in ("value", "norm"):
@@ -62,10 +66,12 @@ class Progress:
     elapsed: float
     member: int = 0
     members: int = 1
+    last: bool = False  # this member's last epoch (all run, early stopping or the time budget)
 
     @property
     def fraction(self) -> float:
-        return min(1.0, (self.member + self.epoch / self.epochs) / self.members)
+        done = 1.0 if self.last else self.epoch / self.epochs
+        return min(1.0, (self.member + done) / self.members)
 
     @property
     def eta(self) -> float:
@@ -192,17 +198,17 @@ def run_epochs(model: CharModel, corpus_for_epoch: Callable[[np.random.Generator
         if not math.isfinite(val):
             log.warning("validation loss is %s at epoch %d: stopping, keeping the best weights", val, epoch)
             break
-        if val < best_val:
+        if val < best_val or not config.keep_best:
             best, best_val, best_epoch = model.copy(), val, epoch
+        last = (epoch >= config.epochs or epoch - best_epoch >= config.patience
+                or (config.time_budget is not None and spent >= config.time_budget))
         snapshot = Progress(epoch, config.epochs, total / max(count, 1), val, best_val,
-                            chars_seen / max(spent, 1e-9), spent)
+                            chars_seen / max(spent, 1e-9), spent, last=last and not cancelled)
         history.append(snapshot)
         if progress:
             progress(snapshot)
         opt.lr *= config.lr_decay
-        if epoch - best_epoch >= config.patience:
-            break
-        if config.time_budget is not None and spent >= config.time_budget:
+        if last:
             break
     stopped_early = not cancelled and epoch < config.epochs and epoch - best_epoch >= config.patience
     return TrainResult(best, best_val, best_epoch, epoch, cancelled, stopped_early, spent,

@@ -1,4 +1,4 @@
-"""``/submit`` and ``/names list|remove``: how a server builds its own corpus of names.
+"""``/submit`` and ``/names list|top|remove``: how a server builds its own corpus of names.
 
 Validation, duplicates, known dinosaurs and the daily limit are the store's job: its errors
 carry member-facing messages and reach the tree's error handler (``report_error``) unchanged.
@@ -20,9 +20,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.services.records import Status, Submission
+from bot.services.records import FavouriteName, Status, Submission
 from bot.ui.checks import admin_only, can_moderate, in_server, submit_cooldown
-from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, EMBED_TITLE, describe_score, fit, when
+from bot.ui.look import CHOICES, DINO_GREEN, EMBED_DESCRIPTION, EMBED_TITLE, describe_likeness, fit, when
 from bot.ui.replies import send_ephemeral
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 NAME_INPUT_MAX = 100  # generous, so a too-long name gets the store's explanation, not a client error
 LATEST_SHOWN = 20
+TOP_SHOWN = 10
 NAMES_FILE = "names.txt"
 
 ListStatus = Literal["approved", "pending", "rejected", "removed", "all"]
@@ -41,8 +42,8 @@ ListStatus = Literal["approved", "pending", "rejected", "removed", "all"]
 
 
 async def how_dinosaur_like(bot: DinoBot, guild_id: int, name: str) -> str:
-    """The server's model's verdict on ``name``, in words (scored off the event loop)."""
-    return describe_score(await bot.generator.score(guild_id, name))
+    """The server's model's verdict on ``name`` as a percentile of real dinosaur names."""
+    return describe_likeness((await bot.likeness.rank(guild_id, name)).percentile)
 
 
 # ---------------------------------------------------------------------- /submit
@@ -89,6 +90,25 @@ def names_file(status: ListStatus, names: list[Submission]) -> discord.File:
     else:
         lines = [sub.name for sub in names]
     return discord.File(io.BytesIO(("\n".join(lines) + "\n").encode("utf-8")), filename=NAMES_FILE)
+
+
+# ---------------------------------------------------------------------- /names top
+
+
+def top_embed(guild_name: str, favourites: list[FavouriteName]) -> discord.Embed:
+    """The most kept approved names, each with its first keeper (shown, never pinged)."""
+    if not favourites:
+        description = "No kept names yet. Press ⭐ **Keep** on a `/dinoname` reply to keep one!"
+    else:
+        medals = {1: "🥇", 2: "🥈", 3: "🥉"}
+        lines = []
+        for rank, fav in enumerate(favourites, start=1):
+            keeps = f"{fav.keeps} keep{'s' if fav.keeps != 1 else ''}"
+            lines.append(f"{medals.get(rank, f'{rank}.')} **{fav.name.capitalize()}** · {keeps} · "
+                         f"first kept by <@{fav.first_by}> {when(fav.first_at)}")
+        description = "\n".join(lines)
+    return discord.Embed(title=fit(f"⭐ Favourite names in {guild_name}", EMBED_TITLE),
+                         description=fit(description, EMBED_DESCRIPTION), colour=DINO_GREEN)
 
 
 class Corpus(commands.Cog):
@@ -138,6 +158,15 @@ class Corpus(commands.Cog):
             attachments.append(names_file(status, await store.names.list(guild_id, wanted)))
         await interaction.response.send_message(embed=embed, files=attachments, ephemeral=private)
 
+    @names.command(name="top", description="This server's favourite names: the most kept first")
+    @in_server()
+    async def top(self, interaction: discord.Interaction) -> None:
+        guild_id = interaction.guild_id
+        assert guild_id is not None
+        favourites = await self.bot.store.keeps.top(guild_id, limit=TOP_SHOWN)
+        guild_name = interaction.guild.name if interaction.guild else "this server"
+        await interaction.response.send_message(embed=top_embed(guild_name, favourites))
+
     @names.command(name="remove", description="Take a name off this server's list (moderators)")
     @app_commands.describe(name="The name to remove; it is kept in the records, marked removed")
     @admin_only()
@@ -155,6 +184,16 @@ class Corpus(commands.Cog):
         log.info("guild %s: user %s removed %r (was %s)", guild_id, interaction.user.id, before.name, before.status)
         await send_ephemeral(interaction, f"🗑️ Removed {shown} (it was {before.status}). Future fine-tunes "
                                           "will not use it; it stays in the records and the audit log.")
+
+    @remove.autocomplete("name")
+    async def suggest_removable(self, interaction: discord.Interaction,
+                                current: str) -> list[app_commands.Choice[str]]:
+        """The server's names starting with what was typed, for moderators only (pending and
+        rejected names are not for everyone's eyes)."""
+        if interaction.guild_id is None or not await can_moderate(interaction):
+            return []
+        names = await self.bot.store.names.starting_with(interaction.guild_id, current, limit=CHOICES)
+        return [app_commands.Choice(name=name.capitalize(), value=name) for name in names]
 
 
 async def setup(bot: DinoBot) -> None:

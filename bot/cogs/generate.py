@@ -1,8 +1,15 @@
-"""``/dinoname`` (with a persistent "🔁 More" button) and ``/dinoinfo``."""
+"""``/dinoname`` (with ⭐ Keep, 📖 Meaning and a persistent "🔁 More") and ``/dinoinfo``.
+
+Every control on a reply is a dynamic item whose state is in its custom id, so replies keep
+working after a restart. ``/dinoname prefix:`` suggests names as the member types (the
+suggestions service; junk gets no suggestions), and ``private:True`` answers privately.
+"""
 from __future__ import annotations
 
+import asyncio
+import io
+import logging
 import re
-from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import discord
@@ -10,13 +17,21 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import bot_version
+from bot.cogs.keep import keep_component
+from bot.cogs.meaning import meaning_component
+from bot.services import charts
 from bot.services.generation import MAX_COUNT, TEMPERATURE_RANGE, Generated
+from bot.services.records import ModelVersion, VersionStatus
 from bot.ui.checks import generate_cooldown
-from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, fit, model_label, when
+from bot.ui.components import JSON, Prebuilt, prototype
+from bot.ui.look import CHOICE_NAME, CHOICES, DINO_GREEN, EMBED_DESCRIPTION, fit, model_label, when
 from bot.ui.replies import report_error
 
 if TYPE_CHECKING:
     from bot.app import DinoBot
+
+log = logging.getLogger(__name__)
+HISTORY_CHART = "model-history.png"
 
 
 def names_embed(result: Generated, known_configured: bool) -> discord.Embed:
@@ -39,80 +54,103 @@ def names_embed(result: Generated, known_configured: bool) -> discord.Embed:
     return embed
 
 
-MORE_TEMPLATE = r"dino:more:(?P<prefix>[a-z]{0,31}):(?P<count>\d{1,2}):(?P<temp>\d{1,3})"
+MORE_TEMPLATE = r"dino:more:(?P<prefix>[a-z]{0,31}):(?P<count>\d{1,2}):(?P<temp>\d{1,3})(?P<private>:p)?"
+
+
+def more_id(prefix: str, count: int, temperature: float, private: bool) -> str:
+    return f"dino:more:{prefix}:{count}:{round(temperature * 100)}" + (":p" if private else "")
 
 
 class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=MORE_TEMPLATE):
     """Re-rolls with the same options. Its state lives in the custom id, so it survives restarts."""
 
-    def __init__(self, prefix: str, count: int, temperature: float) -> None:
-        self.prefix, self.count, self.temperature = prefix, count, temperature
+    def __init__(self, prefix: str, count: int, temperature: float, private: bool = False) -> None:
+        self.prefix, self.count, self.temperature, self.private = prefix, count, temperature, private
         super().__init__(discord.ui.Button(label="More", emoji="🔁", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"dino:more:{prefix}:{count}:{round(temperature * 100)}"))
+                                           custom_id=more_id(prefix, count, temperature, private)))
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
                              match: re.Match[str]) -> "MoreButton":
-        return cls(match["prefix"], int(match["count"]), int(match["temp"]) / 100)
+        return cls(match["prefix"], int(match["count"]), int(match["temp"]) / 100, bool(match["private"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
             cog: Generate = interaction.client.get_cog(Generate.__cog_name__)  # type: ignore[assignment]
-            await cog.send_names(interaction, self.prefix, self.count, self.temperature)
+            await cog.send_names(interaction, self.prefix, self.count, self.temperature, self.private)
         except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
             await report_error(interaction, error)
 
 
-class MoreViews:
-    """One "🔁 More" view per set of options, reused for every message with those options.
+_MORE = prototype(MoreButton("", 1, 1.0))
 
-    The view holds only a dynamic item, so discord.py never ties it to a message and sharing it
-    is safe; building a fresh one per reply costs the event loop an os.urandom id, a future and
-    copied children, which adds up in a burst of 200 replies (README, interaction benchmark).
+
+def more_component(prefix: str, count: int, temperature: float, private: bool) -> JSON:
+    """What :class:`MoreButton` renders to, as JSON."""
+    return {**_MORE, "custom_id": more_id(prefix, count, temperature, private)}
+
+
+def reply_components(result: Generated, count: int, temperature: float, *, private: bool,
+                     in_server: bool) -> Prebuilt:
+    """⭐ Keep (in servers, for whole names that are not real dinosaurs), 📖 Meaning, 🔁 More.
+
+    One name gets buttons on one row; several get a menu each (a row apiece) above More.
     """
+    keep = keep_component([n.name for n in result.names if in_server and n.complete and not n.known])
+    meaning = meaning_component([n.name for n in result.names])
+    more = more_component(result.prefix, count, temperature, private)
+    controls = [c for c in (keep, meaning) if c is not None]
+    if len(result.names) > 1:
+        return Prebuilt([[c] for c in controls] + [[more]])
+    return Prebuilt([controls + [more]])
 
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._views: OrderedDict[tuple[str, int, float], discord.ui.View] = OrderedDict()
 
-    def get(self, prefix: str, count: int, temperature: float) -> discord.ui.View:
-        key = (prefix, count, temperature)
-        view = self._views.get(key)
-        if view is None:
-            view = discord.ui.View(timeout=None)
-            view.add_item(MoreButton(prefix, count, temperature))
-            self._views[key] = view
-            if len(self._views) > self.size:
-                self._views.popitem(last=False)
-        else:
-            self._views.move_to_end(key)
-        return view
+def history_points(versions: list[ModelVersion], served: int | None) -> list[charts.VersionPoint]:
+    return [charts.VersionPoint(v.version, v.val_loss_before, v.val_loss_after,
+                                v.status is VersionStatus.PROMOTED, v.version == served) for v in versions]
 
 
 class Generate(commands.Cog):
     def __init__(self, bot: DinoBot) -> None:
         self.bot = bot
-        self.more_views = MoreViews()
 
     async def send_names(self, interaction: discord.Interaction, prefix: str, count: int,
-                         temperature: float) -> None:
+                         temperature: float, private: bool = False) -> None:
         result = await self.bot.generator.generate(interaction.guild_id, prefix, count, temperature)
-        view = self.more_views.get(result.prefix, count, temperature)
-        await interaction.response.send_message(embed=names_embed(result, bool(self.bot.known_names)), view=view)
+        components = reply_components(result, count, temperature, private=private,
+                                      in_server=interaction.guild_id is not None)
+        await interaction.response.send_message(embed=names_embed(result, bool(self.bot.known_names)),
+                                                view=components, ephemeral=private)  # type: ignore[arg-type]
 
     @app_commands.command(name="dinoname", description="Invent new dinosaur names")
-    @app_commands.describe(prefix="Letters the names start with, e.g. tyr",
+    @app_commands.describe(prefix="Letters the names start with, e.g. tyr (suggestions appear as you type)",
                            count=f"How many names (1–{MAX_COUNT})",
-                           temperature="Below 1: safer names; above 1: wilder ones (default 1)")
+                           temperature="Below 1: safer names; above 1: wilder ones (default 1)",
+                           private="Only you see the names (default: everyone in the channel)")
     @generate_cooldown()
     async def dinoname(self, interaction: discord.Interaction, prefix: app_commands.Range[str, 0, 31] = "",
                        count: app_commands.Range[int, 1, MAX_COUNT] = 1,
                        temperature: app_commands.Range[float, TEMPERATURE_RANGE[0], TEMPERATURE_RANGE[1]] = 1.0,
-                       ) -> None:
-        await self.send_names(interaction, prefix, count, temperature)
+                       private: bool = False) -> None:
+        await self.send_names(interaction, prefix, count, temperature, private)
+
+    @dinoname.autocomplete("prefix")
+    async def suggest_prefix(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """What was typed (kept as it is), then names the server's model makes from it."""
+        try:
+            names = await self.bot.suggestions.suggest(interaction.guild_id, current)
+        except Exception:  # noqa: BLE001 - a suggestion box must never show an error
+            log.exception("prefix suggestions failed for %r", current)
+            return []
+        typed = current.strip().lower()
+        choices = [app_commands.Choice(name=fit(f"{typed}… (any name starting with “{typed}”)", CHOICE_NAME),
+                                       value=typed)] if names and typed else []
+        choices += [app_commands.Choice(name=name.capitalize(), value=name) for name in names]
+        return choices[:CHOICES]
 
     @app_commands.command(name="dinoinfo", description="Which model answers in this server, and how good it is")
-    async def dinoinfo(self, interaction: discord.Interaction) -> None:
+    @app_commands.describe(chart="Also attach a chart of this server's model versions")
+    async def dinoinfo(self, interaction: discord.Interaction, chart: bool = False) -> None:
         info = await self.bot.generator.describe(interaction.guild_id)
         embed = discord.Embed(title="🦖 DinoBot", colour=DINO_GREEN)
         embed.add_field(name="Model", value=model_label(info.version).capitalize())
@@ -123,7 +161,20 @@ class Generate(commands.Cog):
         if info.trained_at is not None:
             embed.add_field(name="Trained", value=when(info.trained_at))
         embed.set_footer(text=f"DinoBot {bot_version()}")
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        if not chart or interaction.guild_id is None:
+            await interaction.response.send_message(embed=embed, ephemeral=True)
+            return
+        versions = await self.bot.store.versions.list(interaction.guild_id)
+        if not versions:
+            embed.add_field(name="History", value="No fine-tunes yet: nothing to chart.", inline=False)
+            await interaction.response.send_message(embed=embed, ephemeral=True)
+            return
+        # The first chart imports matplotlib (about half a second): answer "thinking…" first.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        png = await asyncio.to_thread(charts.history_png, history_points(versions, info.version))
+        embed.set_image(url=f"attachment://{HISTORY_CHART}")
+        await interaction.followup.send(embed=embed, file=discord.File(io.BytesIO(png), filename=HISTORY_CHART),
+                                        ephemeral=True)
 
 
 async def setup(bot: DinoBot) -> None:

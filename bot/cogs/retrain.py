@@ -2,7 +2,8 @@
 
 The command only asks the training service for a job and then *watches* it: a background task
 per reply follows ``job.updates()`` and edits the reply with a progress bar, then with a summary
-once the job is over. Every reply watches independently, so a second ``/retrain`` while a job is
+once the job is over — with a chart of the losses per epoch and before/after. Every reply
+watches independently, so a second ``/retrain`` while a job is
 queued or running just follows that same job.
 
 Discord rate-limits message edits, so a watcher edits at most once per
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import math
 import re
@@ -37,6 +39,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import StorageError
+from bot.services import charts
 from bot.services.records import LiveReply, Trigger
 from bot.services.training.jobs import JobSnapshot, JobStatus, NotEnoughNames, Outcome, TrainingJob
 from bot.ui.checks import admin_only, is_admin
@@ -57,6 +60,7 @@ TOKEN_LIFETIME = 15 * 60 - 30
 
 RUNNING_BLUE = discord.Colour.blurple()
 DISCARDED_ORANGE = discord.Colour.orange()
+CHART_FILE = "fine-tune.png"
 CANCELLED_GREY = discord.Colour.light_grey()
 FAILED_RED = discord.Colour.red()
 
@@ -168,6 +172,21 @@ def restarting_embed() -> discord.Embed:
         description=("DinoBot restarted while this fine-tune was running. It starts again by itself; "
                      "`/retrain` shows its progress."),
         colour=RUNNING_BLUE)
+
+
+async def summary_chart(job: TrainingJob, snap: JobSnapshot) -> discord.File | None:
+    """The losses per epoch and the validation before/after as a PNG, for a job that trained to
+    the end (drawn in a worker thread); None for a job that did not, or if drawing fails."""
+    outcome = snap.outcome
+    if snap.status is not JobStatus.DONE or outcome is None or outcome.val_loss_before is None:
+        return None
+    try:
+        png = await asyncio.to_thread(charts.fine_tune_png, job.history, outcome.val_loss_before,
+                                      outcome.val_loss_after)
+    except Exception:  # noqa: BLE001 - a chart is a bonus: the summary goes out without it
+        log.exception("guild %s: could not draw the chart of fine-tune #%d", job.guild_id, job.id)
+        return None
+    return discord.File(io.BytesIO(png), filename=CHART_FILE)
 
 
 def not_enough_text(exc: NotEnoughNames) -> str:
@@ -348,8 +367,12 @@ class Retrain(commands.Cog):
         """One edit of the reply; False once the reply can no longer be edited."""
         if snap.status is JobStatus.FAILED:
             return await self._show_failure(job, interaction, snap)
+        attachments: list[discord.File] = []
         if snap.status.finished:
             embed, view = summary_embed(snap), None
+            if (chart := await summary_chart(job, snap)) is not None:
+                embed.set_image(url=f"attachment://{CHART_FILE}")
+                attachments.append(chart)
         else:
             embed, view = progress_embed(snap, header, self._queue_ahead(job)), cancel_view(job.guild_id)
         if interaction.is_expired():
@@ -357,7 +380,7 @@ class Retrain(commands.Cog):
                      "fine-tune #%d goes on without live progress", job.guild_id, job.id)
             return False
         try:
-            await interaction.edit_original_response(content=None, embed=embed, view=view)
+            await interaction.edit_original_response(content=None, embed=embed, view=view, attachments=attachments)
         except discord.HTTPException as exc:
             log.warning("guild %s: could not edit the /retrain reply (%s); fine-tune #%d goes on "
                         "without live progress", job.guild_id, exc, job.id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -25,6 +25,15 @@ if TYPE_CHECKING:
     from bot.app import DinoBot
 
 log = logging.getLogger(__name__)
+
+Strength = Literal["subtle", "normal", "strong"]
+STRENGTH_WORDS = {
+    "subtle": "fine-tunes nudge the model; this server's names show now and then in `/dinoname`.",
+    "normal": "fine-tunes make this server's style plain to see in `/dinoname` (about one name in six for "
+              "a distinctive style) while the names stay dinosaur-like.",
+    "strong": "fine-tunes lean hard on this server's names; `/dinoname` follows its style most, at some "
+              "cost to the classic dinosaur sound.",
+}
 
 REVIEW_OFF = ("Review is off in this server: names are approved at once. "
               "Turn it on with `/settings review:True`.")
@@ -129,6 +138,8 @@ def settings_embed(bot: DinoBot, settings: GuildSettings, pending: int,
     embed = discord.Embed(title="⚙️ DinoBot settings for this server", colour=DINO_GREEN)
     embed.add_field(name="Review (`review`)", value=review, inline=False)
     embed.add_field(name="Scheduled fine-tuning (`scheduled_training`)", value=schedule, inline=False)
+    embed.add_field(name="Strength (`strength`)", value=f"**{settings.strength.capitalize()}**: "
+                    f"{STRENGTH_WORDS[settings.strength]}", inline=False)
     if last_change is not None:  # a mention in an embed is shown, never pinged
         embed.add_field(name="Last changed", value=f"by <@{last_change.actor_id}> {when(last_change.created_at)}",
                         inline=False)
@@ -136,13 +147,15 @@ def settings_embed(bot: DinoBot, settings: GuildSettings, pending: int,
 
 
 def describe_changes(old: GuildSettings, new: GuildSettings) -> str:
-    labels = {"review_required": "Review", "schedule_enabled": "Scheduled fine-tuning"}
+    labels = {"review_required": "Review", "schedule_enabled": "Scheduled fine-tuning", "strength": "Strength"}
     changed = [f"{label}: {_on(getattr(old, field))} → **{_on(getattr(new, field))}**"
                for field, label in labels.items() if getattr(old, field) != getattr(new, field)]
     return "Updated. " + "; ".join(changed) + "." if changed else "Nothing to change: the settings were already so."
 
 
-def _on(value: bool) -> str:
+def _on(value: bool | str) -> str:
+    if isinstance(value, str):
+        return value
     return "on" if value else "off"
 
 
@@ -171,15 +184,17 @@ class Review(commands.Cog):
 
     @app_commands.command(name="settings", description="Show or change DinoBot's settings for this server (moderators)")
     @app_commands.describe(review="Hold new names for a moderator's approval (/review)",
-                           scheduled_training="Fine-tune this server's model automatically as names arrive")
+                           scheduled_training="Fine-tune this server's model automatically as names arrive",
+                           strength="How strongly fine-tunes make this server's names show in /dinoname")
     @admin_only()
     async def settings(self, interaction: discord.Interaction, review: bool | None = None,
-                       scheduled_training: bool | None = None) -> None:
+                       scheduled_training: bool | None = None, strength: Strength | None = None) -> None:
         guild_id = interaction.guild_id
         assert guild_id is not None
         store = self.bot.store
         changes = {field: value for field, value in (("review_required", review),
-                                                     ("schedule_enabled", scheduled_training))
+                                                     ("schedule_enabled", scheduled_training),
+                                                     ("strength", strength))
                    if value is not None}
         old = await store.settings.get(guild_id)
         new = await store.settings.update(guild_id, interaction.user.id, **changes) if changes else old  # audited

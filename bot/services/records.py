@@ -119,6 +119,7 @@ class GuildSettings:
     guild_id: int
     review_required: bool = False
     schedule_enabled: bool = True
+    strength: str = "normal"  # subtle, normal or strong: how visible its fine-tunes are
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,3 +156,39 @@ class LiveReply:
     token: str
     message_id: int
     created_at: float  # unix seconds the interaction was created
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """What keeping a name did: the submission it is (new, or the one already there) and its votes."""
+
+    submission: Submission
+    keeps: int  # members who have kept this name in this server, the new keep included
+    first_keep: bool  # True: this keep added the name to the server (a submission was created)
+    first_by: int  # the member who kept it first
+    first_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FavouriteName:
+    """One line of ``/names top``: an approved name, how many kept it, who kept it first and when."""
+
+    name: str
+    keeps: int
+    first_by: int
+    first_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ServedChoice:
+    """A moderator's choice of which version serves a server (``/models use``).
+
+    It holds until a version newer than ``newest_then`` is promoted: a later fine-tune (which
+    starts from the chosen version) then serves as usual.
+    """
+
+    guild_id: int
+    version: int | None  # None: the shipped base model
+    newest_then: int | None  # the newest promoted version when the choice was made
+    chosen_by: int
+    chosen_at: float

@@ -2,7 +2,9 @@
 
 The registry resolves a guild lazily, the first time it is asked: the newest *promoted*
 version (per the store) whose checkpoint loads; a missing or corrupt file is logged and the
-previous promoted version is tried, down to the base. Fine-tuned models are kept in a bounded
+previous promoted version is tried, down to the base. A moderator may choose an earlier promoted
+version (or the base) with :meth:`ModelRegistry.use`; the choice is stored, so it is what a
+restart resolves to, until a newer version is promoted. Fine-tuned models are kept in a bounded
 LRU; the base is always in memory and shared, which is safe because a
 :class:`~model.NameModel` is never modified after it is built (training works on copies).
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from bot.errors import NotFound, VersionNotServable
 from bot.services.records import ModelInfo
 from bot.services.store import ModelVersion, Store, VersionStatus
 from model import BASE_CHECKPOINT, CheckpointError, NameModel, load_checkpoint, load_checkpoint_bytes
@@ -79,6 +82,7 @@ class ModelRegistry:
         self._models: OrderedDict[int, ServedModel] = OrderedDict()  # fine-tuned, LRU order
         self._on_base: OrderedDict[int, None] = OrderedDict()  # guilds known to have none
         self._loading: dict[int, asyncio.Future[ServedModel]] = {}
+        self._swaps: dict[int, int] = {}  # guild -> swaps so far: a load that saw fewer is stale
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -135,11 +139,41 @@ class ModelRegistry:
 
     def swap_in(self, guild_id: int, served: ServedModel) -> None:
         """Serve ``served`` to this guild from now on (after its version is committed)."""
-        self._on_base.pop(guild_id, None)
-        self._models[guild_id] = served
-        self._models.move_to_end(guild_id)
-        self._evict()
+        self._swaps[guild_id] = self._swaps.get(guild_id, 0) + 1
+        if served.is_base:
+            self._models.pop(guild_id, None)
+            self._remember(guild_id, served, self._swaps[guild_id])
+        else:
+            self._on_base.pop(guild_id, None)
+            self._models[guild_id] = served
+            self._models.move_to_end(guild_id)
+            self._evict()
         log.info("guild %d now served version %s", guild_id, served.version)
+
+    async def use(self, guild_id: int, version: int | None, actor_id: int) -> ServedModel:
+        """Serve an earlier promoted ``version`` (None: the base model) from now on; audited.
+
+        The choice is stored before the swap, so a restart serves the same, and a later
+        fine-tune starts from it (it fine-tunes whatever :meth:`get` returns). Raises
+        :class:`NotFound` for a version this guild never had and :class:`VersionNotServable`
+        for a discarded one or one whose checkpoint no longer loads; nothing changes then.
+        """
+        if version is None:
+            served = self.base
+        else:
+            found = [v for v in await self._store.versions.list(guild_id) if v.version == version]
+            if not found:
+                raise NotFound(f"Model version {version}")
+            if found[0].status is not VersionStatus.PROMOTED:
+                raise VersionNotServable(version, "it was discarded when it was made", _sentence(found[0].reason))
+            loaded = await self._load(guild_id, found[0])
+            if loaded is None:
+                raise VersionNotServable(version, "its checkpoint is missing or damaged (see the log)")
+            served = loaded
+        current = await self.get(guild_id)
+        await self._store.serving.choose(guild_id, version, actor_id, was_serving=current.version)
+        self.swap_in(guild_id, served)
+        return served
 
     def cached_guilds(self) -> list[int]:
         """Guilds whose fine-tuned model is in memory, least recently used first."""
@@ -159,14 +193,20 @@ class ModelRegistry:
     # ------------------------------------------------------------------ internals
 
     async def _resolve(self, guild_id: int) -> ServedModel:
-        """Newest promoted version that loads, else the base; then remember it."""
-        served = self.base
-        for version in reversed(await self._store.versions.list(guild_id, VersionStatus.PROMOTED)):
+        """The chosen version, else the newest promoted one, that loads (else the one before
+        it, down to the base); then remember it."""
+        served, swaps = self.base, self._swaps.get(guild_id, 0)
+        promoted = await self._store.versions.list(guild_id, VersionStatus.PROMOTED)
+        choice = await self._store.serving.get(guild_id)
+        if choice is not None:
+            ceiling = 0 if choice.version is None else choice.version
+            promoted = [v for v in promoted if v.version <= ceiling]
+        for version in reversed(promoted):
             loaded = await self._load(guild_id, version)
             if loaded is not None:
                 served = loaded
                 break
-        return self._remember(guild_id, served)
+        return self._remember(guild_id, served, swaps)
 
     async def _load(self, guild_id: int, version: ModelVersion) -> ServedModel | None:
         source = self.source_of(guild_id, version.version)
@@ -184,11 +224,12 @@ class ModelRegistry:
         return ServedModel(model, version.version, version.val_loss_after, version.finished_at,
                            version.names_used, source)
 
-    def _remember(self, guild_id: int, served: ServedModel) -> ServedModel:
-        """Cache a resolved model unless a newer one was swapped in while it loaded."""
-        current = self._models.get(guild_id)
-        if current is not None and (served.version or 0) <= (current.version or 0):
-            return current
+    def _remember(self, guild_id: int, served: ServedModel, swaps: int) -> ServedModel:
+        """Cache a resolved model unless another one was swapped in while it loaded (``swaps``:
+        the guild's swap count when the load started)."""
+        if self._swaps.get(guild_id, 0) != swaps:
+            current = self._models.get(guild_id)
+            return current if current is not None else self.base
         if served.is_base:
             self._on_base[guild_id] = None
             while len(self._on_base) > _MAX_BASE_GUILDS:
@@ -213,3 +254,12 @@ def _verified_model(data: bytes, sha256: str, source: str) -> NameModel:
     if hashlib.sha256(data).hexdigest() != sha256:
         raise CheckpointError(f"checkpoint {source} does not match its recorded SHA-256")
     return load_checkpoint_bytes(data, source=source)
+
+
+def _sentence(reason: str) -> str:
+    """A recorded verdict as a sentence (older rows read "discarded: validation loss got worse …")."""
+    reason = reason.removeprefix("discarded: ").strip()
+    if not reason:
+        return ""
+    reason = reason[0].upper() + reason[1:]
+    return reason if reason.endswith((".", "!", "?")) else reason + "."

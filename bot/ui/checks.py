@@ -67,6 +67,37 @@ def generate_cooldown() -> Callable:
     return app_commands.checks.dynamic_cooldown(_cooldown("generate"), key=lambda i: i.user.id)
 
 
+class MemberRate:
+    """A per-member rate limit that a command and buttons share.
+
+    discord.py's cooldown decorators keep their buckets private to one command; ``/submit`` and
+    the ⭐ Keep buttons add names alike, so they draw on one bucket per member, and neither
+    can be used to get round the other's limit.
+    """
+
+    PRUNE_AT = 10_000  # members tracked before idle buckets are dropped
+
+    def __init__(self, rate: int, per: float) -> None:
+        self.rate, self.per = rate, per
+        self._buckets: dict[int, app_commands.Cooldown] = {}
+
+    def use(self, user_id: int) -> None:
+        """Count one use; raises ``CommandOnCooldown`` (worded by the error handler) if over."""
+        bucket = self._buckets.get(user_id)
+        if bucket is None:
+            if len(self._buckets) >= self.PRUNE_AT:
+                self._buckets = {k: b for k, b in self._buckets.items() if b.get_tokens() < b.rate}
+            bucket = self._buckets[user_id] = app_commands.Cooldown(self.rate, self.per)
+        retry_after = bucket.update_rate_limit()
+        if retry_after:
+            raise app_commands.CommandOnCooldown(bucket, retry_after)
+
+
 def submit_cooldown() -> Callable:
-    """Per-user rate limit on submissions (DINOBOT_SUBMIT_PER_MINUTE), on top of the daily cap."""
-    return app_commands.checks.dynamic_cooldown(_cooldown("submit"), key=lambda i: i.user.id)
+    """Per-user rate limit on submissions (DINOBOT_SUBMIT_PER_MINUTE), on top of the daily cap,
+    shared with keeping names (``bot.submit_rate``)."""
+    def predicate(interaction: discord.Interaction) -> bool:
+        bot: DinoBot = interaction.client  # type: ignore[assignment]
+        bot.submit_rate.use(interaction.user.id)
+        return True
+    return app_commands.check(predicate)

@@ -14,17 +14,9 @@ MESSAGE = 2000
 EMBED_TITLE = 256
 EMBED_FIELD = 1024
 EMBED_DESCRIPTION = 4096
-
-# Upper bounds (nats per letter, lower = likelier) for each wording. The base model scores real
-# dinosaur names at about 1.5 (middle half 1.2-1.8), random letters at 4-6, and everyday words
-# such as "banana" or "mountain" at 2.3-3.4 (uniform guessing: ln 27 = 3.3).
-SCORE_WORDS: tuple[tuple[float, str], ...] = (
-    (1.3, "very dinosaur-like"),
-    (1.9, "dinosaur-like"),
-    (2.6, "somewhat dinosaur-like"),
-    (3.3, "not very dinosaur-like"),
-)
-LEAST_LIKE = "not dinosaur-like at all"
+EMBED_FIELDS = 25
+CHOICES = 25  # autocomplete choices and select options
+CHOICE_NAME = 100  # characters of an autocomplete choice's name, or a select option's label
 
 
 def fit(text: str, limit: int = MESSAGE) -> str:
@@ -54,9 +46,13 @@ def progress_bar(fraction: float, width: int = 20) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def describe_score(score: float) -> str:
-    """Put a mean NLL into words a member understands (the number, in nats, stays for /dinoinfo)."""
-    return next((text for bound, text in SCORE_WORDS if score < bound), LEAST_LIKE)
+def describe_likeness(percentile: int) -> str:
+    """A name's standing among real dinosaur names, in words (no nats: those are for /dinoinfo)."""
+    if percentile >= 100:
+        return "more dinosaur-like than every real dinosaur name"
+    if percentile <= 0:
+        return "less dinosaur-like than every real dinosaur name"
+    return f"more dinosaur-like than {percentile} % of real dinosaur names"
 
 
 def when(timestamp: float, style: discord.utils.TimestampStyle = "R") -> str:

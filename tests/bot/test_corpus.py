@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.services.likeness import percentile_of
 from bot.services.store import Status
-from bot.ui.look import describe_score
-from model import score_name
+from model import read_names, score_names, val_path
 from tests.support.fake_discord import FakeUser
 from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, OTHER_MEMBER, Harness, make_config
 from tests.support.wording import assert_sentence
@@ -30,6 +30,13 @@ def listed(embed: dict) -> list[str]:
     return [line.split("**")[1].lower() for line in embed["description"].split("\n")[1:]]
 
 
+def corpus_percentile(dino, name: str) -> int:
+    """The percentile computed here from scratch: the base model's scores of the shipped val names."""
+    model = dino.bot.registry.base.model
+    corpus = sorted(score_names(model, read_names(val_path())))
+    return percentile_of(score_names(model, [name])[0], corpus)
+
+
 async def submit(dino, name: str, *, user=MEMBER, guild=GUILD_A) -> dict:
     return await reply_of(await dino.fake.slash("submit", {"name": name}, user=user, guild=guild))
 
@@ -49,7 +56,7 @@ async def test_admin_commands_are_hidden_but_names_list_is_not(dino):
     # Discord applies default permissions per top-level command only: the group must stay
     # visible for members (list), and remove is guarded at run time.
     assert synced["names"]["default_member_permissions"] is None
-    assert {o["name"] for o in synced["names"]["options"]} == {"list", "remove"}
+    assert {o["name"] for o in synced["names"]["options"]} == {"list", "top", "remove"}
     assert synced["submit"]["default_member_permissions"] is None
     dino.fake.assert_clean()
 
@@ -61,9 +68,10 @@ async def test_submit_announces_the_normalised_name_and_its_score(dino):
     data = await submit(dino, "  GlimmeroSaurus ")
     assert not is_ephemeral(data)
     assert "**Glimmerosaurus** joins this server's names" in data["content"]
-    score = score_name(dino.bot.registry.base.model, "glimmerosaurus")
-    assert f"This server's model finds it {describe_score(score)}." in data["content"]
-    assert "nats" not in data["content"]  # members get words; the unit is for /dinoinfo
+    percent = corpus_percentile(dino, "glimmerosaurus")
+    assert 0 < percent < 100  # the shipped model: 1.451 nats/letter, 45 %
+    assert f"finds it more dinosaur-like than {percent} % of real dinosaur names." in data["content"]
+    assert "nats" not in data["content"]  # numbers members understand; nats stay in /dinoinfo
     assert data["allowed_mentions"] == {"parse": []}
     sub = await dino.bot.store.names.get(GUILD_A, "glimmerosaurus")
     assert (sub.status, sub.submitter_id) == (Status.APPROVED, MEMBER.id)
@@ -73,8 +81,9 @@ async def test_submit_announces_the_normalised_name_and_its_score(dino):
 async def test_submit_puts_score_into_words(dino):
     dino_like = await submit(dino, "Brachiosaurix")
     gibberish = await submit(dino, "qxzqvkjw")
-    assert "finds it dinosaur-like." in dino_like["content"]  # base model: 1.551
-    assert "finds it not dinosaur-like at all." in gibberish["content"]  # 5.564
+    percent = corpus_percentile(dino, "brachiosaurix")
+    assert f"finds it more dinosaur-like than {percent} % of real dinosaur names" in dino_like["content"]
+    assert "finds it less dinosaur-like than every real dinosaur name" in gibberish["content"]  # 5.564
     dino.fake.assert_clean()
 
 
@@ -83,7 +92,7 @@ async def test_submit_with_review_on_is_private_and_pending(dino):
     data = await submit(dino, "Hushosaurus")
     assert is_ephemeral(data)
     assert "**Hushosaurus** is saved and awaits review" in data["content"]
-    assert "finds it" in data["content"] and "nats" not in data["content"]
+    assert "% of real dinosaur names" in data["content"]
     assert (await dino.bot.store.names.get(GUILD_A, "hushosaurus")).status is Status.PENDING
     dino.fake.assert_clean()
 
@@ -283,8 +292,7 @@ async def test_review_flow_with_buttons_survives_a_restart(dino):
     assert is_ephemeral(data)
     embed = data["embeds"][0]
     assert embed["title"] == "📝 Firstosaurus" and f"<@{MEMBER.id}>" in embed["description"]
-    assert "This server's model finds it" in embed["description"] and "nats" not in embed["description"]
-    assert "2 more waiting" in embed["footer"]["text"]
+    assert "% of real dinosaur names" in embed["description"] and "2 more waiting" in embed["footer"]["text"]
     screen = handle.original
     # Another moderator's screen, opened at the same time, shows the same name.
     other = await dino.fake.slash("review", user=ADMIN)
@@ -396,9 +404,18 @@ async def test_settings_refused_for_members_and_in_dms(dino):
     dino.fake.assert_clean()
 
 
-def test_score_words_follow_the_thresholds():
-    assert describe_score(1.0) == "very dinosaur-like"
-    assert describe_score(1.5) == "dinosaur-like"
-    assert describe_score(2.0) == "somewhat dinosaur-like"
-    assert describe_score(3.0) == "not very dinosaur-like"
-    assert describe_score(5.0) == describe_score(1e9) == "not dinosaur-like at all"
+def test_likeness_words_cover_the_ends_of_the_scale():
+    from bot.ui.look import describe_likeness
+    assert describe_likeness(73) == "more dinosaur-like than 73 % of real dinosaur names"
+    assert describe_likeness(100) == "more dinosaur-like than every real dinosaur name"
+    assert describe_likeness(0) == "less dinosaur-like than every real dinosaur name"
+
+
+async def test_settings_choose_the_fine_tune_strength(dino):
+    shown = fields(await reply_of(await dino.fake.slash("settings", user=ADMIN)))
+    assert shown["Strength (`strength`)"].startswith("**Normal**")
+    updated = await reply_of(await dino.fake.slash("settings", {"strength": "subtle"}, user=ADMIN))
+    assert updated["content"] == "Updated. Strength: normal → **subtle**."
+    assert fields(updated)["Strength (`strength`)"].startswith("**Subtle**")
+    assert (await dino.bot.store.settings.get(GUILD_A)).strength == "subtle"
+    assert (await dino.bot.store.settings.get(GUILD_B)).strength == "normal"

@@ -13,7 +13,7 @@ from bot.errors import EXIT_CONFIG, StartupError
 from tests.support.fake_discord import FakeDiscord
 from tests.support.harness import GUILD_A, MEMBER, OWNER, Harness, _TestDinoBot, make_guild
 
-EXPECTED = {"dinoname", "dinoinfo", "submit", "names", "review", "settings", "retrain"}
+EXPECTED = {"dinoname", "dinoinfo", "submit", "names", "review", "settings", "retrain", "models", "help"}
 
 
 async def test_syncs_globally_once_then_only_when_commands_change(fake, bot_config):
@@ -114,7 +114,7 @@ async def test_a_sync_can_be_forced(fake, bot_config, caplog):
     await harness.start(force_sync=True)
     await harness.stop()
     assert fake.sync_count(None) == 2
-    assert "synced 7 slash commands (global, forced)" in caplog.text
+    assert f"synced {len(EXPECTED)} slash commands (global, forced)" in caplog.text
 
 
 async def test_switching_from_a_dev_server_to_global_removes_the_dev_servers_commands(fake, bot_config):

@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from model import BASE_CHECKPOINT, InvalidName, load_checkpoint, read_names, sample_names, score_name, train_path
+from model import (
+    BASE_CHECKPOINT,
+    InvalidName,
+    load_checkpoint,
+    read_names,
+    sample_names,
+    score_name,
+    score_names,
+    train_path,
+)
 from model.vocab import encode
 from tests.support.model_helpers import tiny_model
 
@@ -85,3 +94,16 @@ def test_scores_rank_real_looking_names_above_noise(base):
 
 def test_an_integer_seed_works_like_a_seeded_generator(base):
     assert sample_names(base, 5, rng=7) == sample_names(base, 5, rng=np.random.default_rng(7))
+
+
+def test_score_names_matches_score_name_one_at_a_time(base):
+    """The batched pass gives each name its own mean NLL, in the order given (lengths mixed)."""
+    names = ["Tyrannosaurus", "qxzvk", "abc", "velociraptor", "brachiosaurus", "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"]
+    batched = score_names(base, names)
+    assert batched == pytest.approx([score_name(base, name) for name in names], rel=1e-5)  # float32 path
+    assert score_names(base, []) == []
+
+
+def test_score_names_refuses_an_invalid_name(base):
+    with pytest.raises(InvalidName, match="digit"):
+        score_names(base, ["fine", "ty7"])

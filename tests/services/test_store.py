@@ -674,6 +674,18 @@ async def test_submitted_names_stays_current_after_it_is_cached(db_target):
         await reopened.close()
 
 
+async def test_the_strength_setting_is_stored_audited_and_checked(store: Store) -> None:
+    assert (await store.settings.get(G1)).strength == "normal"
+    new = await store.settings.update(G1, ADMIN, strength="strong")
+    assert new.strength == "strong" and (await store.settings.get(G1)).strength == "strong"
+    assert (await store.settings.get(G2)).strength == "normal"
+    (entry,) = await store.audit.recent(G1)
+    assert entry.details == {"strength": {"from": "normal", "to": "strong"}}
+    with pytest.raises(ValueError, match="strength must be one of subtle, normal, strong"):
+        await store.settings.update(G1, ADMIN, strength="extreme")
+    assert (await store.settings.get(G1)).strength == "strong"
+
+
 # ---------------------------------------------------------------------- fine-tune jobs
 
 

@@ -18,11 +18,11 @@ import pytest
 from bot.errors import DinoBotError
 from bot.services.registry import ModelRegistry, ServedModel
 from bot.services.store import DatabaseTarget, JobState, Store, VersionStatus
-from bot.services.training.fine_tune import TrainingPlan, replay_pool, run_fine_tune, split_holdout
+from bot.services.training.fine_tune import TrainingPlan, replay_pool, run_fine_tune
 from bot.services.training.jobs import JobStatus, NotEnoughNames, TrainingJob
 from bot.services.training.service import SHUTDOWN_REASON, TrainingService
 from bot.services.training.settings import TrainingSettings
-from model import TrainConfig, sample_names
+from model import Losses, TrainConfig, sample_names, split_holdout
 from tests.support.model_helpers import tiny_model
 
 G1, G2, G3 = 1001, 1002, 1003
@@ -88,7 +88,7 @@ async def test_a_fine_tune_is_promoted_saved_recorded_and_served(store, registry
         outcome = await job.wait()
     assert job.status is JobStatus.DONE and outcome.promoted, outcome.reason
     assert outcome.version == 1 and outcome.names_used == len(NAMES) == outcome.new_names
-    assert outcome.val_loss_after <= outcome.val_loss_before + FAST.tolerance
+    assert outcome.reason.startswith("Promoted") and "held-out names" in outcome.reason
     assert outcome.samples and not set(outcome.samples) & set(NAMES)
     served = await registry.get(G1)
     assert served.version == 1 and served.names_count == len(NAMES)
@@ -127,7 +127,7 @@ async def test_worse_result_is_discarded_and_recorded(store, registry) -> None:
     strict = replace(FAST, tolerance=-10.0)  # "must improve by 10 nats": impossible
     async with await running(store, registry, strict) as service:
         outcome = await (await service.request(G1, ADMIN)).wait()
-    assert not outcome.promoted and "got worse" in outcome.reason and outcome.version == 1
+    assert not outcome.promoted and "lost too much on the base names" in outcome.reason and outcome.version == 1
     assert outcome.samples == ()
     (version,) = await store.versions.list(G1)
     assert version.status is VersionStatus.DISCARDED and version.reason == outcome.reason
@@ -141,7 +141,7 @@ class NaNService(TrainingService):
 
     def _train(self, plan, progress, should_stop):
         run = super()._train(plan, progress, should_stop)
-        return replace(run, fit=replace(run.fit, val_loss=math.nan))
+        return replace(run, fit=replace(run.fit, val_loss=math.nan), after=Losses(math.nan, math.nan))
 
 
 async def test_nan_result_is_discarded(store, registry) -> None:
@@ -175,8 +175,8 @@ def test_replay_is_the_corpus_or_base_samples_never_the_tuned_model_or_validatio
     base = registry.base.model
     drifted = ServedModel(tiny_model(cell="lstm"), 3, 1.0, 0.0, 24, "v3")
     train, held = split_holdout(NAMES, 0.1, 2)
-    val = held + ("zorbasaurus", "rex")
-    plan = TrainingPlan(G1, drifted, base, train, held, val, None, 0, replay_seed=9)
+    val = (*held, "zorbasaurus", "rex")
+    plan = TrainingPlan(G1, drifted, base, tuple(train), tuple(held), ("zorbasaurus", "rex"), None, 0, replay_seed=9)
     pool = replay_pool(plan, 2.0)
     assert len(pool) >= 200 and not set(pool) & (set(val) | set(NAMES))
     again = sample_names(base, 200, avoid=set(val) | set(NAMES), rng=np.random.default_rng(9))
@@ -187,7 +187,7 @@ def test_replay_is_the_corpus_or_base_samples_never_the_tuned_model_or_validatio
 def test_a_cancel_during_preparation_skips_replay_and_training(registry) -> None:
     base = registry.base.model
     train, held = split_holdout(NAMES, 0.1, 2)
-    plan = TrainingPlan(G1, registry.base, base, train, held, held, None, 0)
+    plan = TrainingPlan(G1, registry.base, base, tuple(train), tuple(held), ("rexosaurus",), None, 0)
     asked = []
 
     def stop() -> bool:
@@ -371,3 +371,15 @@ async def test_a_process_schedules_and_resumes_only_the_guilds_it_owns(store, re
         await only_g2.close()
     assert await store.versions.list(G1) == [] and [j.id for j in await store.jobs.active()] == [leftover.id]
 
+
+
+async def test_the_server_s_strength_sets_the_recipe_and_the_tolerance(store, registry) -> None:
+    """No operator tolerance: the promotion rule uses the strength's own, and the fine-tune its recipe."""
+    await add_names(store, G1)
+    await store.settings.update(G1, ADMIN, strength="subtle")
+    recipe_driven = replace(FAST, train_config=None, replay_ratio=None)
+    async with await running(store, registry, recipe_driven) as service:
+        outcome = await (await service.request(G1, ADMIN)).wait()
+    assert "at most 0.03 worse allowed" in outcome.reason, outcome.reason
+    (version,) = await store.versions.list(G1)
+    assert version.reason == outcome.reason

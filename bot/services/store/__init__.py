@@ -4,8 +4,8 @@
 when ``DINOBOT_DATABASE_URL`` says so) and hands it to one part per table group, so each part is
 small and a caller says which it means: ``store.names.submit``, ``store.versions.record``,
 ``store.settings.update``, ``store.jobs.claim``, ``store.audit.recent``,
-``store.live_replies.remember``. The parts write their SQL once; the database runs it on either
-backend (see :mod:`bot.services.store.db`).
+``store.live_replies.remember``, ``store.keeps.keep``, ``store.serving.choose``. The parts write
+their SQL once; the database runs it on either backend (see :mod:`bot.services.store.db`).
 """
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ from bot.services.records import (
 from bot.services.store.audit import AuditLog
 from bot.services.store.db import Database, open_database
 from bot.services.store.jobs import JobStore, Lease, LeaseLost
+from bot.services.store.keeps import KeepStore
 from bot.services.store.live_replies import LiveReplies
+from bot.services.store.serving import ServingStore
 from bot.services.store.settings import SettingsStore
 from bot.services.store.submissions import DAY_SECONDS, SubmissionStore
 from bot.services.store.target import DatabaseTarget, parse_database_url
@@ -50,6 +52,8 @@ class Store:
         self.jobs = JobStore(db)
         self.audit = AuditLog(db)
         self.live_replies = LiveReplies(db)
+        self.keeps = KeepStore(db, self.names)
+        self.serving = ServingStore(db)
 
     @classmethod
     async def open(cls, target: "str | Path | DatabaseTarget", *, daily_limit: int | None = 20,

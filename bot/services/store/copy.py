@@ -60,8 +60,10 @@ TABLES = (
     Table("submissions", ("id",), (
         "id", "guild_id", "name", "submitter_id", "created_at", "status", "status_changed_by", "status_changed_at",
         "first_trained_version")),
-    Table("guild_settings", ("guild_id",), ("guild_id", "review_required", "schedule_enabled", "updated_by",
-                                            "updated_at")),
+    Table("guild_settings", ("guild_id",), ("guild_id", "review_required", "schedule_enabled", "strength",
+                                            "updated_by", "updated_at")),
+    Table("keeps", ("id",), ("id", "guild_id", "name", "member_id", "created_at")),
+    Table("served_versions", ("guild_id",), ("guild_id", "version", "newest_then", "chosen_by", "chosen_at")),
     Table("audit_log", ("id",), ("id", "guild_id", "actor_id", "action", "details", "created_at")),
     Table("training_jobs", ("id",), _JOB_COLUMNS),
     Table("live_replies", ("interaction_id",), ("interaction_id", "guild_id", "application_id", "token",

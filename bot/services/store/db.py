@@ -34,10 +34,11 @@ from bot.errors import DatabaseUnavailable, StorageError
 from bot.services.store.target import DatabaseTarget, as_target
 
 Params = Mapping[str, Any] | Sequence[Any]
+Locks = int | Sequence[int] | None
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name and by position
 
 __all__ = ["Database", "DatabaseUnavailable", "ForeignKeyViolation", "IntegrityViolation", "Params", "Row",
-           "Tx", "UniqueViolation", "limit_value", "lock_key", "open_database", "real"]
+           "Tx", "UniqueViolation", "limit_value", "lock_key", "lock_keys", "open_database", "real"]
 
 
 class IntegrityViolation(Exception):
@@ -78,8 +79,11 @@ class Database(abc.ABC):
         """One read, outside any transaction; it never sees another coroutine's uncommitted writes."""
 
     @abc.abstractmethod
-    def transaction(self, lock: int | None = None) -> AsyncContextManager[Tx]:
-        """``async with db.transaction(lock=...) as tx``: commit at the end, roll back on any error."""
+    def transaction(self, lock: Locks = None) -> AsyncContextManager[Tx]:
+        """``async with db.transaction(lock=...) as tx``: commit at the end, roll back on any error.
+
+        ``lock``: one key or several (taken in ascending order, so two transactions wanting the
+        same keys can never wait for each other in a circle)."""
 
     @abc.abstractmethod
     async def write_one(self, sql: str, params: Params = (), lock: int | None = None) -> list[Row]:
@@ -136,6 +140,13 @@ def lock_key(*parts: object) -> int:
     """
     digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def lock_keys(lock: Locks) -> list[int]:
+    """The keys of ``lock`` in the order a transaction takes them (ascending, no repeats)."""
+    if lock is None:
+        return []
+    return sorted({lock} if isinstance(lock, int) else set(lock))
 
 
 def limit_value(db: Database, limit: int | None) -> int | None:

@@ -98,12 +98,44 @@ CREATE TABLE live_replies (
 );
 """
 
-# v4: what a cluster of bot processes needs. A promoted model's checkpoint bytes live next to
+# v4: how strongly a server's fine-tunes pull its model toward its names (model/strength.py).
+_V4 = """
+ALTER TABLE guild_settings ADD COLUMN strength TEXT NOT NULL DEFAULT 'normal'
+    CHECK (strength IN ('subtle', 'normal', 'strong'));
+"""
+
+# v5: members keeping generated names (one row per member and name: several members keeping
+# the same name are votes, and the name itself is one submission), and a moderator's choice of
+# the version that serves a server (``/models use``). ``newest_then`` is the newest promoted
+# version when the choice was made: the choice holds until a newer version is promoted.
+_V5 = """
+CREATE TABLE keeps (
+    id         INTEGER PRIMARY KEY,
+    guild_id   INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    member_id  INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (guild_id, name, member_id),
+    FOREIGN KEY (guild_id, name) REFERENCES submissions (guild_id, name)
+);
+
+CREATE TABLE served_versions (
+    guild_id    INTEGER PRIMARY KEY,
+    version     INTEGER CHECK (version IS NULL OR version >= 1),
+    newest_then INTEGER,
+    chosen_by   INTEGER NOT NULL,
+    chosen_at   REAL NOT NULL,
+    FOREIGN KEY (guild_id, version) REFERENCES model_versions (guild_id, version)
+);
+"""
+
+
+# v6: what a cluster of bot processes needs. A promoted model's checkpoint bytes live next to
 # its version row, so any process can serve any server and a promotion is one transaction
 # (the row, the bytes, the names it trained on, the job that made it). Training jobs are rows:
 # "at most one fine-tune per server at a time, cluster-wide" is the partial unique index plus
 # a lease (holder, lease_expires_at) that a crashed process stops renewing.
-_V4 = """
+_V6 = """
 CREATE TABLE model_checkpoints (
     guild_id INTEGER NOT NULL,
     version  INTEGER NOT NULL,
@@ -133,7 +165,7 @@ CREATE UNIQUE INDEX training_jobs_one_active ON training_jobs (guild_id)
     WHERE state IN ('queued', 'running');
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -32,10 +32,12 @@ from bot.services.store.db import (
     Database,
     ForeignKeyViolation,
     IntegrityViolation,
+    Locks,
     Params,
     Row,
     UniqueViolation,
     lock_key,
+    lock_keys,
 )
 from bot.services.store.target import DatabaseTarget
 
@@ -46,7 +48,7 @@ COMMAND_TIMEOUT = 60.0  # seconds any statement may take before it counts as the
 ACQUIRE_TIMEOUT = 15.0  # seconds to wait for a free pooled connection
 MIGRATION_LOCK = lock_key("dinobot", "migrations")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_IDENTITY_TABLES = ("model_versions", "submissions", "audit_log", "training_jobs")  # constant names only
+_IDENTITY_TABLES = ("model_versions", "submissions", "audit_log", "training_jobs", "keeps")  # constant names only
 
 
 class PostgresTx:
@@ -130,8 +132,9 @@ class PostgresDatabase(Database):
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.asynccontextmanager
-    async def transaction(self, lock: int | None = None) -> AsyncIterator[PostgresTx]:
-        """``BEGIN`` ... ``COMMIT`` on one pooled connection, after ``pg_advisory_xact_lock(lock)``.
+    async def transaction(self, lock: Locks = None) -> AsyncIterator[PostgresTx]:
+        """``BEGIN`` ... ``COMMIT`` on one pooled connection, after ``pg_advisory_xact_lock`` of
+        each key of ``lock`` (ascending).
 
         Any error (a cancel included) rolls back; a connection that cannot even roll back is
         terminated rather than returned to the pool half-way through a transaction.
@@ -139,9 +142,9 @@ class PostgresDatabase(Database):
         conn, tx = await self._begin()
         try:
             try:
-                if lock is not None:
+                for key in lock_keys(lock):
                     with self.translated():
-                        await conn.execute("SELECT pg_advisory_xact_lock($1)", lock)
+                        await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
                 yield PostgresTx(self, conn)
                 with self.translated():
                     await tx.commit()
@@ -152,7 +155,7 @@ class PostgresDatabase(Database):
             await self._release(conn)
         self._back()
 
-    async def write_one(self, sql: str, params: Params = (), lock: int | None = None) -> list[Row]:
+    async def write_one(self, sql: str, params: Params = (), lock: Locks = None) -> list[Row]:
         async with self.transaction(lock) as tx:
             return await tx.fetch(sql, params)
 

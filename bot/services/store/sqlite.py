@@ -32,7 +32,7 @@ import aiosqlite
 
 from bot.errors import SchemaTooNew, StorageError
 from bot.services.store import migrations
-from bot.services.store.db import Database, ForeignKeyViolation, IntegrityViolation, Params, Row, UniqueViolation
+from bot.services.store.db import Database, ForeignKeyViolation, IntegrityViolation, Locks, Params, Row, UniqueViolation
 from bot.services.store.target import DatabaseTarget
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class SQLiteDatabase(Database):
         log.info("closed %s", self.path)
 
     @contextlib.asynccontextmanager
-    async def transaction(self, lock: int | None = None) -> AsyncIterator[SQLiteTx]:
+    async def transaction(self, lock: Locks = None) -> AsyncIterator[SQLiteTx]:
         """Hold the lock for one ``BEGIN IMMEDIATE`` ... ``COMMIT``; roll back on any error.
 
         IMMEDIATE takes SQLite's write lock at the start, so another process cannot slip a
@@ -127,7 +127,7 @@ class SQLiteDatabase(Database):
                 await asyncio.shield(self._rollback())
                 raise
 
-    async def write_one(self, sql: str, params: Params = (), lock: int | None = None) -> list[Row]:
+    async def write_one(self, sql: str, params: Params = (), lock: Locks = None) -> list[Row]:
         """The statement outside any explicit transaction: SQLite commits it (fsync included,
         under FULL) before it reports done, in one round trip to the database thread instead
         of three (BEGIN, statement, COMMIT)."""

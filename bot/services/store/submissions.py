@@ -13,8 +13,9 @@ from typing import Iterable
 from bot.errors import DailyLimitReached, DuplicateName, KnownDinosaur, NotFound
 from bot.services.records import Status, Submission
 from bot.services.store.audit import insert_audit
-from bot.services.store.db import Database, Row, UniqueViolation, limit_value, lock_key
-from model.vocab import normalize_name
+from bot.services.store.db import Database, Row, Tx, UniqueViolation, limit_value, lock_key
+from model.errors import InvalidName
+from model.vocab import normalize_name, normalize_prefix
 
 DAY_SECONDS = 24 * 60 * 60
 
@@ -77,20 +78,42 @@ class SubmissionStore:
         except UniqueViolation:
             raise DuplicateName(name) from None
         if not rows:
-            raise await self._limit_error(guild_id, user_id, now)
-        if (cache := self._submitted.get(guild_id)) is not None:
-            cache.names.add(name)
+            raise await self._limit_error(self._db, guild_id, user_id, now)
+        self.remember(guild_id, name)
         (row,) = rows
         return Submission(row["id"], guild_id, name, user_id, now, Status(row["status"]))
 
-    async def _limit_error(self, guild_id: int, user_id: int, now: float) -> DailyLimitReached:
+    async def insert_within(self, tx: Tx, guild_id: int, user_id: int, name: str, now: float) -> Submission:
+        """:meth:`submit`'s insert (daily limit, review status) inside the caller's transaction.
+
+        For a write that adds a name together with rows of its own (a kept name and its first
+        keep); the transaction must hold ``lock_key("member", guild_id, user_id)`` as submit()
+        does. ``name`` must already be normalised and checked against the known dinosaurs;
+        raises :class:`DailyLimitReached`. Call :meth:`remember` after the commit.
+        """
+        limit = -1 if self.daily_limit is None else self.daily_limit
+        params = {"guild": guild_id, "name": name, "user": user_id, "now": now,
+                  "since": now - DAY_SECONDS, "limit": limit}
+        rows = await tx.fetch(_SUBMIT_SQL, params)
+        if not rows:
+            raise await self._limit_error(tx, guild_id, user_id, now)  # the lock is held: read in tx
+        (row,) = rows
+        return Submission(row["id"], guild_id, name, user_id, now, Status(row["status"]))
+
+    def remember(self, guild_id: int, name: str) -> None:
+        """Add a name committed by another part of the store to the in-memory avoid-set."""
+        if (cache := self._submitted.get(guild_id)) is not None:
+            cache.names.add(name)
+
+    async def _limit_error(self, reader: Database | Tx, guild_id: int, user_id: int,
+                           now: float) -> DailyLimitReached:
         """Say when the member's count in the window drops below the limit again.
 
         That is 24 h after the (count - limit + 1)-th oldest submission in the window; usually
         the oldest, unless the limit was lowered since they submitted.
         """
         assert self.daily_limit is not None
-        rows = await self._db.fetch(
+        rows = await reader.fetch(
             "SELECT created_at FROM submissions WHERE guild_id = ? AND submitter_id = ?"
             " AND created_at > ? ORDER BY created_at",
             (guild_id, user_id, now - DAY_SECONDS),
@@ -129,6 +152,21 @@ class SubmissionStore:
             f"SELECT {_COLUMNS} FROM submissions WHERE {where} ORDER BY id DESC LIMIT ?",
             (*params, limit_value(self._db, limit)))
         return [_submission(r) for r in rows]
+
+    async def starting_with(self, guild_id: int, prefix: str, limit: int = 25) -> list[str]:
+        """Names of a guild that are not removed and start with ``prefix`` (a–z), alphabetically.
+
+        What ``/names remove`` suggests while a moderator types. ``prefix`` is normalised, so
+        LIKE's wildcards cannot occur in it; anything else gives no names.
+        """
+        try:
+            start = normalize_prefix(prefix)
+        except InvalidName:
+            return []
+        rows = await self._db.fetch(
+            "SELECT name FROM submissions WHERE guild_id = ? AND status <> 'removed' AND name LIKE ?"
+            " ORDER BY name LIMIT ?", (guild_id, start + "%", limit_value(self._db, limit)))
+        return [r["name"] for r in rows]
 
     async def count(self, guild_id: int, status: Status | str | None = None) -> int:
         """How many submissions a guild has, optionally of one status."""

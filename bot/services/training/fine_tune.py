@@ -1,25 +1,38 @@
 """One fine-tune as plain data and plain functions: what to train on, the run, the verdict.
 
 No asyncio and no database here, so each piece is easy to read and to test. The service
-(:mod:`bot.training`) gathers a :class:`TrainingPlan` on the event loop, runs
+(:mod:`bot.services.training.service`) gathers a :class:`TrainingPlan` on the event loop, runs
 :func:`run_fine_tune` in its training thread, and applies :func:`judge` to the result.
 
-Validation is always "the server's held-out names + a fixed set of base-model samples", and
-the current model is scored on exactly that set before training, so the two losses compare
-like with like: the held-out names measure what the server wanted learned, the base samples
-measure forgetting.
+Both models are scored on the same two sets: the server's held-out names (what the server wanted
+learned) and a fixed set of base-model samples (what it may forget). The model library's
+promotion rule (``model.decide_promotion``) weighs the two; the server's strength setting says
+how hard the fine-tune pulls and, unless the operator set one, how much forgetting it may cost.
 """
 from __future__ import annotations
 
 import contextlib
 import math
 import sys
-import zlib
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 from bot.services.registry import ServedModel
-from model import FitResult, NameModel, Progress, TrainConfig, evaluate, fine_tune, replay_samples, sample_names
+from model import (
+    DEFAULT_STRENGTH,
+    FitResult,
+    Losses,
+    NameModel,
+    Progress,
+    TrainConfig,
+    Verdict,
+    decide_promotion,
+    evaluate,
+    fine_tune,
+    get_strength,
+    replay_samples,
+    sample_names,
+)
 
 
 @dataclass(frozen=True)
@@ -31,10 +44,16 @@ class TrainingPlan:
     base: NameModel  # the shipped model: replays its samples when no corpus is configured
     train_names: tuple[str, ...]
     held_out: tuple[str, ...]
-    val_names: tuple[str, ...]  # held_out + the fixed base samples
+    base_samples: tuple[str, ...]  # the fixed base-model samples that measure forgetting
     replay_names: tuple[str, ...] | None  # the base corpus; None: base-model samples
     new_names: int  # names no earlier version used
+    strength: str = DEFAULT_STRENGTH  # the server's setting: subtle, normal or strong
     replay_seed: int = 0
+
+    @property
+    def val_names(self) -> tuple[str, ...]:
+        """Both validation sets together: what the progress bar's validation loss is on."""
+        return self.held_out + self.base_samples
 
     @property
     def all_names(self) -> tuple[str, ...]:
@@ -46,24 +65,12 @@ class TrainingRun:
     """What the training thread hands back to the event loop."""
 
     fit: FitResult
-    val_before: float
+    before: Losses  # the current model on the base samples and the held-out names
+    after: Losses  # the fine-tuned model on the same (NaN when cancelled or diverged)
+    val_before: float  # the current model on both sets together (as recorded)
     train_before: float
     train_after: float
     samples: tuple[str, ...]
-
-
-def split_holdout(names: Sequence[str], fraction: float,
-                  minimum: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(train, held_out): the held-out names are those with the smallest CRC-32.
-
-    A hash, not a random draw, so a name tends to stay on the same side from one fine-tune to
-    the next: a name an earlier version trained on rarely turns up in a later validation set,
-    where it would flatter the current model.
-    """
-    count = min(len(names) - 1, max(minimum, round(fraction * len(names))))
-    ranked = sorted(names, key=lambda n: (zlib.crc32(n.encode("utf-8")), n))
-    held = set(ranked[:count])
-    return tuple(n for n in names if n not in held), tuple(sorted(held))
 
 
 def base_validation_names(base: NameModel, count: int, seed: int) -> tuple[str, ...]:
@@ -87,48 +94,48 @@ def replay_pool(plan: TrainingPlan, ratio: float) -> tuple[str, ...]:
     return tuple(replay_samples(plan.base, wanted, avoid=avoid, seed=plan.replay_seed))
 
 
-def run_fine_tune(plan: TrainingPlan, config: TrainConfig, replay_ratio: float, samples: int,
+def run_fine_tune(plan: TrainingPlan, config: TrainConfig | None, replay_ratio: float | None, samples: int,
                   progress: Callable[[Progress], None],
                   should_stop: Callable[[], bool]) -> TrainingRun:
-    """Score the current model, fine-tune a copy, score it, sample a few names (blocking)."""
+    """Score the current model, fine-tune a copy, score it, sample a few names (blocking).
+
+    ``config`` and ``replay_ratio`` override the server's strength when given (tests use tiny
+    ones); None uses the strength's recipe.
+    """
     current = plan.current.model
-    val, train = list(plan.val_names), list(plan.train_names)
-    val_before, train_before = evaluate(current, val), evaluate(current, train)
+    train = list(plan.train_names)
+    before = _losses(current, plan)
+    val_before, train_before = evaluate(current, list(plan.val_names)), evaluate(current, train)
     if should_stop():  # each step before training takes a while: a cancel should not wait
-        return _cancelled(current, val_before, train_before)
-    replay = replay_pool(plan, replay_ratio)
+        return _cancelled(current, before, val_before, train_before)
+    strength = get_strength(plan.strength)
+    replay = replay_pool(plan, strength.replay_ratio if replay_ratio is None else replay_ratio)
     if should_stop():
-        return _cancelled(current, val_before, train_before)
-    fit = fine_tune(current, train, val, replay_names=replay, replay_ratio=replay_ratio,
-                    train_config=config, progress=progress, should_stop=should_stop)
+        return _cancelled(current, before, val_before, train_before)
+    fit = fine_tune(current, train, list(plan.val_names), replay_names=replay, replay_ratio=replay_ratio,
+                    train_config=config, progress=progress, should_stop=should_stop,
+                    strength=strength, seed=plan.replay_seed)
     usable = not fit.cancelled and math.isfinite(fit.val_loss)
+    after = _losses(fit.model, plan) if usable else Losses(math.nan, math.nan)
     train_after = evaluate(fit.model, train) if usable else math.nan
     names = sample_names(fit.model, samples, avoid=set(plan.all_names)) if usable and samples else []
-    return TrainingRun(fit, val_before, train_before, train_after,
+    return TrainingRun(fit, before, after, val_before, train_before, train_after,
                        tuple(s.name for s in names if s.complete))
 
 
-def _cancelled(current: NameModel, val_before: float, train_before: float) -> TrainingRun:
-    return TrainingRun(FitResult(current, math.nan, True, 0.0, 0, 0.0), val_before, train_before, math.nan, ())
+def _losses(model: NameModel, plan: TrainingPlan) -> Losses:
+    return Losses(base=evaluate(model, list(plan.base_samples)), server=evaluate(model, list(plan.held_out)))
 
 
-def judge(before: float, after: float, tolerance: float) -> tuple[bool, str]:
-    """(promote?, why) for validation losses before and after, in nats per character.
+def _cancelled(current: NameModel, before: Losses, val_before: float, train_before: float) -> TrainingRun:
+    return TrainingRun(FitResult(current, math.nan, True, 0.0, 0, 0.0), before, Losses(math.nan, math.nan),
+                       val_before, train_before, math.nan, ())
 
-    Promoted: a finite ``after`` at most ``tolerance`` above ``before`` (exactly at the limit
-    counts), or any finite ``after`` when ``before`` is not finite (the current model is broken).
-    """
-    if not math.isfinite(tolerance):  # a NaN limit would make "worse than allowed" never true
-        raise ValueError(f"the promotion tolerance must be a finite number, not {tolerance}")
-    if not math.isfinite(after):
-        return False, f"discarded: the fine-tuned model's validation loss is {after}"
-    if not math.isfinite(before):
-        return True, f"promoted: validation loss {after:.3f} (the current model's was {before})"
-    change = f"{before:.3f} → {after:.3f}"
-    if after > before + tolerance:
-        return False, (f"discarded: validation loss got worse ({change}, more than the "
-                       f"{tolerance:g} allowed)")
-    return True, f"promoted: validation loss {change}"
+
+def judge(run: TrainingRun, strength: str, tolerance: float | None) -> Verdict:
+    """The promotion rule applied to a run: the operator's tolerance, else the strength's own."""
+    limit = get_strength(strength).tolerance if tolerance is None else tolerance
+    return decide_promotion(run.before, run.after, limit)
 
 
 @contextlib.contextmanager

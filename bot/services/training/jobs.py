@@ -106,6 +106,10 @@ class JobSnapshot:
 
 Listener = Callable[[JobSnapshot], None]
 
+#: Epoch reports a job keeps for its chart (a real fine-tune reports a few dozen; a runaway one
+#: stops being recorded, not being trained).
+MAX_HISTORY = 10_000
+
 
 class TrainingJob:
     """A queued or running fine-tune of one guild. Created by the TrainingService only."""
@@ -123,6 +127,7 @@ class TrainingJob:
         self._seq = 0
         self._changed = asyncio.Event()
         self._listeners: list[Listener] = []
+        self._history: list[Progress] = []
 
     def __repr__(self) -> str:
         return f"<TrainingJob #{self.id} guild={self.guild_id} {self._snapshot.describe()}>"
@@ -144,6 +149,12 @@ class TrainingJob:
     @property
     def outcome(self) -> Outcome | None:
         return self._snapshot.outcome
+
+    @property
+    def history(self) -> tuple[Progress, ...]:
+        """Every epoch's report so far, in order (each network of an ensemble in turn): what
+        the summary's chart draws. Snapshots carry only the latest."""
+        return tuple(self._history)
 
     async def updates(self) -> AsyncIterator[JobSnapshot]:
         """The current snapshot, then each newer one, ending with the finished one."""
@@ -193,6 +204,8 @@ class TrainingJob:
         """Take one epoch's report from the training thread (via call_soon_threadsafe)."""
         if self.done:
             return
+        if len(self._history) < MAX_HISTORY:
+            self._history.append(p)
         self._publish(replace(self._snapshot, progress=p))
 
     def finish(self, status: JobStatus, outcome: Outcome) -> None:

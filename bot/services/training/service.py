@@ -50,12 +50,11 @@ from bot.services.training.fine_tune import (
     gil_switch_interval,
     judge,
     run_fine_tune,
-    split_holdout,
 )
 from bot.services.training.jobs import JobStatus, NotEnoughNames, Outcome, TrainingJob
 from bot.services.training.scheduler import Scheduler
 from bot.services.training.settings import TrainingSettings
-from model import Progress, checkpoint_bytes
+from model import Progress, checkpoint_bytes, split_holdout
 
 log = logging.getLogger(__name__)
 
@@ -300,10 +299,10 @@ class TrainingService:
             raise NotEnoughNames(self.settings.min_names, len(names))
         new_count = await self.store.names.count_new(guild_id)
         current = await self.registry.get(guild_id)
-        train, held = split_holdout(names, self.settings.holdout_fraction,
-                                    self.settings.min_holdout)
-        return TrainingPlan(guild_id, current, self.registry.base.model, train, held,
-                            held + await self._base_samples(), self._replay, new_count,
+        train, held = split_holdout(names, self.settings.holdout_fraction, self.settings.min_holdout)
+        strength = (await self.store.settings.get(guild_id)).strength
+        return TrainingPlan(guild_id, current, self.registry.base.model, tuple(train), tuple(held),
+                            await self._base_samples(), self._replay, new_count, strength,
                             replay_seed=self.settings.base_val_seed + 1)
 
     async def _base_samples(self) -> tuple[str, ...]:
@@ -343,7 +342,8 @@ class TrainingService:
     async def _conclude(self, job: TrainingJob, plan: TrainingPlan, run: TrainingRun,
                         started: float, lease: Lease) -> Outcome:
         """Judge the run, then record it as discarded, or promote it (one transaction, then swap)."""
-        promote, reason = judge(run.val_before, run.fit.val_loss, self.settings.tolerance)
+        verdict = judge(run, plan.strength, self.settings.tolerance)
+        promote, reason = verdict.promote, verdict.reason
         record = dict(
             trigger=job.trigger, started_at=started, parent_version=plan.current.version,
             names_used=len(plan.all_names), train_loss_before=run.train_before,

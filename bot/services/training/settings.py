@@ -6,30 +6,30 @@ Nothing here reads files or the environment, so the services stay easy to test.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from model import FINE_TUNING, TrainConfig
+from model import TrainConfig
 
 
 @dataclass(frozen=True)
 class TrainingSettings:
     """How fine-tunes are triggered, run and judged.
 
-    ``tolerance`` is in nats per character: a fine-tune is promoted when its validation loss is
-    finite and at most ``tolerance`` above the current model's on the same validation set
-    (0 = must not get worse at all; negative = must improve by that much).
+    ``tolerance`` is in nats per character: how much worse on the base samples a fine-tune may be
+    and still be promoted (model.decide_promotion); None uses each server's strength's own.
+    ``train_config`` and ``replay_ratio`` override the strength's recipe (tests use tiny ones).
     """
 
     min_names: int = 20  # approved names a server needs before it can be fine-tuned
     min_new_names: int = 20  # the scheduler fine-tunes servers with this many untrained names
     schedule_minutes: float = 60.0  # how often the scheduler looks; 0 switches it off
-    tolerance: float = 0.05
+    tolerance: float | None = None
     holdout_fraction: float = 0.1  # of the server's names, kept out of training for validation
     min_holdout: int = 2
     base_val_samples: int = 100  # fixed base-model samples in every validation set (forgetting)
     base_val_seed: int = 20_240_601
-    replay_ratio: float = 2.0  # replayed names per server name, every epoch
-    train_config: TrainConfig = field(default_factory=lambda: FINE_TUNING)
+    replay_ratio: float | None = None  # replayed names per server name, every epoch
+    train_config: TrainConfig | None = None
     max_cached_models: int = 8  # fine-tuned models kept in memory (the base is always kept)
     outcome_samples: int = 5  # names sampled from a new model for the admin's report
     # While a fine-tune runs, set sys.setswitchinterval to this (seconds), restoring it after;
@@ -40,6 +40,8 @@ class TrainingSettings:
     lease_seconds: float = 60.0
 
     def __post_init__(self) -> None:
+        if self.base_val_samples < 1:
+            raise ValueError("base_val_samples must be at least 1: promotion weighs what the base style loses")
         if self.min_holdout < 1:
             raise ValueError("min_holdout must be at least 1: validation needs server names")
         if self.min_names < self.min_holdout + 1:
@@ -52,7 +54,7 @@ class TrainingSettings:
                              "schedule_minutes must be >= 0")
         if not (self.lease_seconds > 0 and math.isfinite(self.lease_seconds)):
             raise ValueError(f"lease_seconds must be positive, not {self.lease_seconds}")
-        if not (math.isfinite(self.tolerance) and math.isfinite(self.schedule_minutes)):
+        if not ((self.tolerance is None or math.isfinite(self.tolerance)) and math.isfinite(self.schedule_minutes)):
             # NaN compares False with everything: a NaN tolerance would promote any result.
             raise ValueError(f"tolerance and schedule_minutes must be finite, not {self.tolerance} "
                              f"and {self.schedule_minutes}")
