@@ -2,8 +2,8 @@
 
 A training step of a 64-unit LSTM needs about ten arrays of 0.1–1 MB. Allocating them afresh
 every batch costs a page fault per 4 KiB, because the C allocator hands blocks that size back
-to the operating system when they are freed: measured, that was half the time of a whole
-step (367 faults a batch). A :class:`Workspace` keeps one flat buffer per name and hands out
+to the operating system when they are freed, and those faults cost about half a step. A
+:class:`Workspace` keeps one flat buffer per name and hands out
 views of it, growing a buffer only when a longer batch needs more room.
 
 Arrays from a workspace are valid until the same name is asked for again, so only scratch
