@@ -7,7 +7,8 @@ in. Any failure is one line naming the setting or file, and everything opened so
 Exit codes: 0 clean shutdown; 1 a file or folder that cannot be used, a token Discord refuses,
 or an unexpected error (its traceback is in the log file); 2 configuration to fix (a missing
 token, a malformed or out-of-range setting, a path to the wrong thing, a DEV_GUILD_ID the bot is
-not in) or bad command-line usage.
+not in) or bad command-line usage. ``python -m bot db copy ...`` is the database tool
+(:mod:`bot.db_command`).
 
 For tests only: ``DINOBOT_DISCORD_API_BASE=http://127.0.0.1:PORT`` points discord.py at a fake
 Discord on this machine (REST under ``/api/v10``, gateway at ``/gateway``), so the real process
@@ -191,6 +192,11 @@ def serve(config: Config, fake_discord: str | None, *, force_sync: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["db"]:
+        from bot.db_command import main as db_main
+
+        return db_main(argv[1:])
     args = parse_args(argv)
     prepared = prepare()
     if isinstance(prepared, int):

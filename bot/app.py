@@ -8,6 +8,10 @@ local resource is reported without a login (a test harness lets ``setup_hook`` c
 still closes the database (whose thread would otherwise keep the process alive): stop training
 first (it may still write to the store, and its watchers deliver their final edits while the
 cogs unload), then the generator, then the store.
+
+The bot is an ``AutoShardedBot``: one process runs every shard by default, or only the shards
+``config.shards`` names, and then serves, schedules and fine-tunes only the servers on them
+(see :mod:`bot.sharding`). Commands are synced by the process that runs shard 0.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import contextlib
 import gc
 import logging
 import time
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 
 import discord
@@ -46,7 +51,7 @@ def bot_version() -> str:
         return "unknown"
 
 
-class DinoBot(commands.Bot):
+class DinoBot(commands.AutoShardedBot):
     """Slash commands only: no message content, no privileged intents."""
 
     store: Store
@@ -64,8 +69,10 @@ class DinoBot(commands.Bot):
         discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True
+        shards = config.shards
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, help_command=None,
-                         allowed_mentions=discord.AllowedMentions.none(), **kwargs)
+                         allowed_mentions=discord.AllowedMentions.none(), shard_count=shards.count,
+                         shard_ids=None if shards.ids is None else list(shards.ids), **kwargs)
         self.config = config
         self.force_sync = force_sync
         self.known_names: frozenset[str] = frozenset()
@@ -87,12 +94,12 @@ class DinoBot(commands.Bot):
         config = self.config
         corpus = await asyncio.to_thread(read_corpus, config.base_corpus)
         self.known_names = frozenset(corpus)
-        self.store = await open_store(config.db_path, daily_limit=config.daily_limit, known_names=self.known_names)
+        self.store = await open_store(config.database, daily_limit=config.daily_limit, known_names=self.known_names)
         self.registry = ModelRegistry(self.store, config.models_dir, base_checkpoint=config.base_checkpoint,
                                       max_cached=config.training.max_cached_models)
         await start_registry(self.registry)
         self.trainer = TrainingService(self.store, self.registry, config.training, replay_names=corpus or None,
-                                       activity=lambda: self.last_interaction)
+                                       activity=lambda: self.last_interaction, owns=config.shards.owns)
         await self.trainer.start()
         self.generator = NameGenerator(self.store, self.registry, self.known_names,
                                        activity=lambda: self.last_interaction)
@@ -105,8 +112,9 @@ class DinoBot(commands.Bot):
         await self.open_services()
         for extension in COGS:
             await self.load_extension(extension)
-        await sync_commands(self.tree, self.config.sync_state_file, application_id=self.application_id,
-                            dev_guild_id=self.config.dev_guild_id, force=self.force_sync)
+        if self.config.shards.runs(0):  # one process of a cluster syncs the commands for all
+            await sync_commands(self.tree, self.config.sync_state_file, application_id=self.application_id,
+                                dev_guild_id=self.config.dev_guild_id, force=self.force_sync)
         self.log_invite_url()
         # Everything loaded so far (modules, models, caches) lives as long as the bot: keep it
         # out of the cyclic GC's full collections, which otherwise stall the loop under load.
@@ -124,7 +132,9 @@ class DinoBot(commands.Bot):
         self.last_interaction = time.monotonic()
 
     async def on_ready(self) -> None:
-        log.info("logged in as %s in %d servers (DinoBot %s)", self.user, len(self.guilds), bot_version())
+        shards = replace(self.config.shards, count=self.shard_count)
+        log.info("logged in as %s in %d servers, %s (DinoBot %s, database %s)", self.user, len(self.guilds),
+                 shards.describe(), bot_version(), self.store.target.redacted)
 
     async def close(self) -> None:
         """Cancel training, unload the cogs, close the generator and the database, disconnect.

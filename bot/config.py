@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import load_dotenv
 
+from bot.services.store.target import DatabaseTarget, parse_database_url
 from bot.services.training.settings import TrainingSettings
+from bot.sharding import ShardPlan, parse_shard_ids
 from model import BASE_CHECKPOINT, train_path, val_path
 
 TOKEN_HELP = """\
@@ -43,6 +46,8 @@ SETTING_RANGES: dict[str, tuple[int, int]] = {
     "DINOBOT_FINETUNE_MIN_NAMES": (3, 100_000),  # 2 held out for validation + 1 to train on
     "DINOBOT_PROMOTE_TOLERANCE": (-1, 1),  # nats per letter; the base model scores about 1.5
     "DINOBOT_MAX_CACHED_MODELS": (0, 1_000),
+    "DINOBOT_FINETUNE_LEASE_SECONDS": (1, 3_600),
+    "DINOBOT_SHARD_COUNT": (1, 100_000),
 }
 MAX_SNOWFLAKE = 2**63 - 1
 
@@ -59,10 +64,18 @@ class Config:
     submit_rate: tuple[int, float] = (5, 60.0)
     log_level: str = "INFO"
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    # Running at scale: the shared database, and this process's Discord shards.
+    database_url: str | None = None  # None: the SQLite file in data_dir
+    shards: ShardPlan = field(default_factory=ShardPlan)
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "dinobot.sqlite3"
+
+    @property
+    def database(self) -> DatabaseTarget:
+        """Where the store lives: ``DINOBOT_DATABASE_URL``, else the SQLite file in the data folder."""
+        return parse_database_url(self.database_url, self.db_path)
 
     @property
     def models_dir(self) -> Path:
@@ -93,6 +106,7 @@ def load_config(env_file: str | os.PathLike | None = ".env", environ: dict[str, 
         schedule_minutes=get.number("DINOBOT_FINETUNE_EVERY_MINUTES", 60.0, zero_means_off=True),
         tolerance=get.number("DINOBOT_PROMOTE_TOLERANCE", None),  # unset: each server's strength's own
         max_cached_models=get.integer("DINOBOT_MAX_CACHED_MODELS", 8),
+        lease_seconds=get.number("DINOBOT_FINETUNE_LEASE_SECONDS", 60.0),
     )
     return Config(
         token=environ.get("DISCORD_TOKEN", "").strip() or None,
@@ -105,6 +119,8 @@ def load_config(env_file: str | os.PathLike | None = ".env", environ: dict[str, 
         submit_rate=(get.integer("DINOBOT_SUBMIT_PER_MINUTE", 5), 60.0),
         log_level=get.choice("DINOBOT_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         training=training,
+        database_url=get.database_url("DINOBOT_DATABASE_URL"),
+        shards=get.shards("DINOBOT_SHARD_COUNT", "DINOBOT_SHARD_IDS"),
     )
 
 
@@ -180,6 +196,26 @@ class _Reader:
         if not path.is_file():
             raise ConfigError(f"{key} names a file that does not exist: {path}")
         return path
+
+    def database_url(self, key: str) -> str | None:
+        """A ``sqlite:///`` or ``postgresql://`` URL, checked now (a password is never echoed)."""
+        raw = self._raw(key)
+        try:
+            parse_database_url(raw, Path())
+        except ValueError as exc:
+            shown = re.sub(r":[^:@/]*@", ":***@", raw or "")
+            raise ConfigError(f"{key} {exc} (it is {shown!r})") from None
+        return raw
+
+    def shards(self, count_key: str, ids_key: str) -> ShardPlan:
+        """The shard count and this process's shards (``0-3``, ``0,2``)."""
+        count = self.integer(count_key, None)  # type: ignore[arg-type]
+        raw = self._raw(ids_key)
+        try:
+            return ShardPlan(count, None if raw is None else parse_shard_ids(raw))
+        except ValueError as exc:
+            message = str(exc) if str(exc).startswith("DINOBOT_") else f"{ids_key} {exc}, not {raw!r}"
+            raise ConfigError(message) from None
 
     def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
         raw = self._raw(key)

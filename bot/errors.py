@@ -86,6 +86,18 @@ class StorageError(DinoBotError):
     """The database cannot be used as it is; only the bot's operator can fix this."""
 
 
+class DatabaseUnavailable(StorageError):
+    """The database cannot be reached (PostgreSQL down, restarting, or the network between).
+
+    Nothing was written by the operation that raised it, or at least nothing was acknowledged:
+    a member is told to try again, and the connection pool reconnects by itself once the
+    database is back.
+    """
+
+    MEMBER_TEXT = ("Sorry, DinoBot can't reach its database right now, so nothing was saved or changed. "
+                   "Please try again in a minute.")
+
+
 class SchemaTooNew(StorageError):
     """The database was written by a newer DinoBot; opening it could corrupt its data."""
 
@@ -95,7 +107,7 @@ class SchemaTooNew(StorageError):
         self.supported = supported
         super().__init__(
             f"the database {path} has schema version {found}, but this DinoBot only knows "
-            f"versions up to {supported}; upgrade DinoBot or point it at another database file"
+            f"versions up to {supported}; upgrade DinoBot or point it at another database"
         )
 
 
@@ -123,6 +135,8 @@ def member_message(error: BaseException) -> str | None:
     the operator can fix) and an invalid name or prefix. Anything else, a stray ``ValueError``
     included, is a bug: the member gets an apology with an error id, never its text.
     """
+    if isinstance(error, DatabaseUnavailable):
+        return DatabaseUnavailable.MEMBER_TEXT
     if isinstance(error, StorageError):
         return None
     if isinstance(error, (DinoBotError, InvalidName)):

@@ -20,14 +20,15 @@ from typing import Callable, Iterable
 
 import aiohttp
 
-from bot.errors import EXIT_CONFIG, SchemaTooNew, StartupError, StorageError
+from bot.errors import EXIT_CONFIG, DatabaseUnavailable, SchemaTooNew, StartupError, StorageError
 from bot.services.registry import ModelRegistry
-from bot.services.store import Store
+from bot.services.store import DatabaseTarget, Store
 from model import CheckpointError, CorpusError, read_names
 
 log = logging.getLogger(__name__)
 
 DATA_KEY = "DINOBOT_DATA_DIR"
+DATABASE_KEY = "DINOBOT_DATABASE_URL"
 CHECKPOINT_KEY = "DINOBOT_BASE_CHECKPOINT"
 CORPUS_KEY = "DINOBOT_BASE_CORPUS"
 
@@ -72,26 +73,36 @@ def read_corpus(paths: Iterable[Path]) -> list[str]:
                            "files (empty: no list of known dinosaurs)") from None
 
 
-async def open_store(path: Path, *, daily_limit: int, known_names: frozenset[str]) -> Store:
-    """The database, migrated; refused if it is damaged, unwritable or from a newer DinoBot."""
+async def open_store(target: DatabaseTarget, *, daily_limit: int, known_names: frozenset[str]) -> Store:
+    """The database, migrated; refused if it is damaged, unwritable, unreachable or from a newer DinoBot."""
+    key = DATA_KEY if target.backend == "sqlite" else DATABASE_KEY
     try:
-        return await Store.open(path, daily_limit=daily_limit, known_names=known_names)
+        return await Store.open(target, daily_limit=daily_limit, known_names=known_names)
     except SchemaTooNew as exc:
-        raise StartupError(f"{DATA_KEY}: {exc}") from None
-    except (StorageError, sqlite3.Error, OSError) as exc:
-        raise StartupError(f"{DATA_KEY}: cannot use the database {path} ({_clause(exc)}); restore it "
+        raise StartupError(f"{key}: {exc}") from None
+    except DatabaseUnavailable as exc:
+        raise StartupError(f"{DATABASE_KEY}: {_clause(exc)}; start PostgreSQL or fix the address") from None
+    except StorageError as exc:
+        if target.backend == "postgresql":
+            raise StartupError(f"{DATABASE_KEY}: {_clause(exc)}") from None
+        raise StartupError(f"{DATA_KEY}: cannot use the database {target.redacted} ({_clause(exc)}); restore it "
+                           "from a backup, or move it aside to start with an empty one") from None
+    except (sqlite3.Error, OSError) as exc:
+        raise StartupError(f"{key}: cannot use the database {target.redacted} ({_clause(exc)}); restore it "
                            "from a backup, or move it aside to start with an empty one") from None
 
 
 async def start_registry(registry: ModelRegistry) -> None:
-    """Load the base model and tidy the models folder."""
+    """Load the base model, and move an older DinoBot's checkpoint files into the database."""
     try:
         await registry.start()
     except CheckpointError as exc:
         raise StartupError(f"{CHECKPOINT_KEY}: {_clause(exc)}; point {CHECKPOINT_KEY} at a good "
                            "checkpoint (python -m model train --out FILE makes one)") from None
+    except StorageError as exc:
+        raise StartupError(f"{DATABASE_KEY}: {_clause(exc)}") from None
     except OSError as exc:
-        raise StartupError(f"{DATA_KEY}: cannot use the models folder {registry.models_dir} "
+        raise StartupError(f"{DATA_KEY}: cannot use the models folder {registry.legacy_dir} "
                            f"({exc.strerror or exc})") from None
 
 

@@ -26,6 +26,7 @@ from tests.support.harness import GUILD_A, GUILD_B, OWNER, Harness, make_config,
 # -- PostgreSQL: a throwaway cluster per session, an empty database per test (tests/support/postgres.py).
 # Imported here so every test can ask for them; skipped without the server, failed under CI=true.
 from tests.support.postgres import postgres, postgres_url  # noqa: E402, F401
+from tests.support.stores import crashable_postgres, pg_url  # noqa: E402, F401 (a schema per test; a cluster to crash)
 
 # -- end PostgreSQL ------------------------------------------------------------------------------------
 

@@ -19,7 +19,9 @@ caused by a bug shows an error id, never the exception's text.
 A crash would leave a reply at "2 %" with a live Cancel button for good. So each reply is
 remembered in the store (``live_replies``: the interaction's token and the message) until it
 shows its final state; at the next start, every reply still remembered whose token is still
-valid is edited to say the fine-tune was interrupted and what to do next.
+valid is edited to say the fine-tune was interrupted and what to do next — or, when the job is
+still in the database and runs again by itself (a crash, not a shutdown), that it is restarting.
+In a cluster a process only touches the replies of its own servers: the others' are live.
 """
 from __future__ import annotations
 
@@ -163,6 +165,15 @@ def interrupted_embed() -> discord.Embed:
         colour=DISCARDED_ORANGE)
 
 
+def restarting_embed() -> discord.Embed:
+    """What an interrupted reply says when its job survived the crash and runs again by itself."""
+    return discord.Embed(
+        title="🔁 Fine-tune restarting",
+        description=("DinoBot restarted while this fine-tune was running. It starts again by itself; "
+                     "`/retrain` shows its progress."),
+        colour=RUNNING_BLUE)
+
+
 async def summary_chart(job: TrainingJob, snap: JobSnapshot) -> discord.File | None:
     """The losses per epoch and the validation before/after as a PNG, for a job that trained to
     the end (drawn in a worker thread); None for a job that did not, or if drawing fails."""
@@ -279,11 +290,14 @@ class Retrain(commands.Cog):
         Replies whose token has expired can no longer be edited; they are only forgotten.
         """
         for reply in await self.bot.store.live_replies.all():
+            if not self.bot.config.shards.owns(reply.guild_id):
+                continue  # another process's server: its reply may well be live
             if time.time() - reply.created_at < TOKEN_LIFETIME:
                 webhook = discord.Webhook.partial(reply.application_id, reply.token, client=self.bot)
+                resumed = self.bot.trainer.job(reply.guild_id) is not None
                 try:
-                    await webhook.edit_message(reply.message_id, content=None, embed=interrupted_embed(),
-                                               view=None)
+                    await webhook.edit_message(reply.message_id, content=None, view=None,
+                                               embed=restarting_embed() if resumed else interrupted_embed())
                     log.info("guild %d: told the /retrain reply %d that its fine-tune was interrupted",
                              reply.guild_id, reply.message_id)
                 except discord.HTTPException as exc:

@@ -106,19 +106,22 @@ class LikenessService:
             self._ranks[key] = scores
             while len(self._ranks) > _CACHED_MODELS:
                 self._ranks.popitem(last=False)
-            log.info("ranked the %d corpus names under %s for percentiles", len(scores), served.checkpoint)
+            log.info("ranked the %d corpus names under %s for percentiles", len(scores), served.source)
             return scores
         finally:
             self._pending.pop(key, None)
 
 
 def _identity(served: ServedModel) -> tuple:
-    """What identifies a served model's weights: its checkpoint file as it is on disk."""
+    """What identifies a served model's weights: the database row it came from (a version's
+    bytes are never rewritten), or its checkpoint file as it is on disk (the base)."""
+    if served.source.startswith("database: "):
+        return ("database", served.source)
     try:
-        stat = os.stat(served.checkpoint)
+        stat = os.stat(served.source)
     except OSError:  # no file to key on: this object alone
         return ("object", served.model)  # holds the model, so its id cannot be reused meanwhile
-    return (str(served.checkpoint), stat.st_size, stat.st_mtime_ns)
+    return (served.source, stat.st_size, stat.st_mtime_ns)
 
 
 def _log_failure(task: asyncio.Task) -> None:

@@ -80,6 +80,38 @@ class ModelVersion:
     reason: str
 
 
+class JobState(TextEnum):
+    """Where a fine-tune job stands in the database (every process of a cluster sees the same)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"  # claimed by a process under a lease it keeps renewing
+    DONE = "done"  # judged: a version was recorded, promoted or discarded
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def active(self) -> bool:
+        return self in (JobState.QUEUED, JobState.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One requested fine-tune as stored: who asked, its state, and who holds it until when."""
+
+    id: int
+    guild_id: int
+    trigger: Trigger
+    requested_by: int | None
+    requested_at: float
+    state: JobState
+    holder: str | None  # the process running it (state running)
+    lease_expires_at: float | None  # unix seconds; a lease not renewed by then may be taken over
+    attempts: int  # times a process claimed it
+    finished_at: float | None
+    reason: str
+    version: int | None  # the version it recorded (state done)
+
+
 @dataclass(frozen=True, slots=True)
 class GuildSettings:
     """Per-guild switches; a guild that never changed anything gets the defaults."""

@@ -10,16 +10,20 @@ LRU; the base is always in memory and shared, which is safe because a
 
 Swapping is a dictionary assignment on the event loop: a request that already holds a
 :class:`ServedModel` keeps using it, the next request gets the new one. Every entry is keyed
-by guild id, so one guild's versions, broken files or evictions never change another's.
+by guild id, so one guild's versions, broken checkpoints or evictions never change another's.
 
-Paths: the store records a checkpoint path *relative to* ``models_dir`` (``<guild>/v<N>.npz``),
-so the data directory can be moved; an absolute path in the store is used as it is.
+Checkpoints live in the database, next to their version rows (``store.versions.checkpoint``),
+so every process of a cluster can serve every server without a shared disk. Each is checked
+against the SHA-256 recorded with it and then as a checkpoint (zip CRCs, shapes, finite
+weights) before it is served. Versions recorded by an older DinoBot name a file under
+``legacy_dir`` instead (``<guild>/v<N>.npz``); :meth:`ModelRegistry.start` copies each such
+file that loads into the database once, and leaves the file where it is.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,11 +33,10 @@ from typing import Callable
 from bot.errors import NotFound, VersionNotServable
 from bot.services.records import ModelInfo
 from bot.services.store import ModelVersion, Store, VersionStatus
-from model import BASE_CHECKPOINT, CheckpointError, NameModel, load_checkpoint, remove_stale_temp_files
+from model import BASE_CHECKPOINT, CheckpointError, NameModel, load_checkpoint, load_checkpoint_bytes
 
 log = logging.getLogger(__name__)
 
-_CHECKPOINT_NAME = re.compile(r"v(\d+)\.npz")
 _MAX_BASE_GUILDS = 100_000  # guild ids remembered as "served by the base" (a few MB at most)
 
 
@@ -46,7 +49,7 @@ class ServedModel:
     val_loss: float | None
     trained_at: float | None  # unix seconds the version finished training; None for the base
     names_count: int  # server names the version was fine-tuned with (0 for the base)
-    checkpoint: Path
+    source: str  # where it was loaded from: the base file, or the database row
 
     @property
     def is_base(self) -> bool:
@@ -70,10 +73,10 @@ class ServedModel:
 class ModelRegistry:
     """Serves each guild its newest good model. Call :meth:`start` once before :meth:`get`."""
 
-    def __init__(self, store: Store, models_dir: str | Path, *,
+    def __init__(self, store: Store, legacy_dir: str | Path | None = None, *,
                  base_checkpoint: str | Path = BASE_CHECKPOINT, max_cached: int = 8) -> None:
         self._store = store
-        self.models_dir = Path(models_dir)
+        self.legacy_dir = None if legacy_dir is None else Path(legacy_dir)
         self._base_path = Path(base_checkpoint)
         self.max_cached = max_cached
         self._base: ServedModel | None = None
@@ -86,31 +89,29 @@ class ModelRegistry:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Load the base model and clean up what a crash may have left in ``models_dir``.
-
-        Removes temp files of interrupted saves, and checkpoints whose version the database
-        never recorded (written, then the process died before the commit): nothing refers to
-        them, and the next fine-tune of that guild would reuse the number anyway.
-        """
+        """Load the base model, and move an older DinoBot's checkpoint files into the database."""
         model = await asyncio.to_thread(load_checkpoint, self._base_path)
         meta_loss = model.metadata.get("val_loss")
-        self._base = ServedModel(model, None, meta_loss, None, 0, self._base_path)
-        self.models_dir.mkdir(parents=True, exist_ok=True)
-        for tmp in await asyncio.to_thread(remove_stale_temp_files, self.models_dir):
-            log.warning("removed a temp file left by an interrupted save: %s", tmp)
-        await self._remove_orphans()
-        log.info("model registry ready: base %s, models in %s", self._base_path, self.models_dir)
+        self._base = ServedModel(model, None, meta_loss, None, 0, str(self._base_path))
+        await self._adopt_legacy_files()
+        log.info("model registry ready: base %s", self._base_path)
 
-    async def _remove_orphans(self) -> None:
-        for guild_dir in sorted(p for p in self.models_dir.iterdir() if p.is_dir()):
-            if not guild_dir.name.isdigit():
+    async def _adopt_legacy_files(self) -> None:
+        """Store the bytes of promoted versions that only have a file (each once, in its own
+        transaction); a file that is missing or does not load is reported and left alone."""
+        if self.legacy_dir is None:
+            return
+        for version in await self._store.versions.without_checkpoint():
+            path = self.resolve_path(version.checkpoint_path)
+            try:
+                await asyncio.to_thread(load_checkpoint, path)
+                data = await asyncio.to_thread(path.read_bytes)
+            except (CheckpointError, OSError) as exc:
+                log.error("guild %d version %d: its checkpoint file cannot be moved into the database "
+                          "(%s); the previous good version will be served", version.guild_id, version.version, exc)
                 continue
-            recorded = {v.version for v in await self._store.versions.list(int(guild_dir.name))}
-            for file in sorted(guild_dir.iterdir()):
-                match = _CHECKPOINT_NAME.fullmatch(file.name)
-                if match and int(match.group(1)) not in recorded:
-                    file.unlink(missing_ok=True)
-                    log.warning("removed checkpoint %s: its version was never committed", file)
+            if await self._store.versions.attach_checkpoint(version.guild_id, version.version, data):
+                log.info("guild %d version %d: stored %s in the database", version.guild_id, version.version, path)
 
     # ------------------------------------------------------------------ serving
 
@@ -178,7 +179,7 @@ class ModelRegistry:
                 raise VersionNotServable(version, "it was discarded when it was made", _sentence(found[0].reason))
             loaded = await self._load(guild_id, found[0])
             if loaded is None:
-                raise VersionNotServable(version, "its checkpoint file is missing or damaged (see the log)")
+                raise VersionNotServable(version, "its checkpoint is missing or damaged (see the log)")
             served = loaded
         current = await self.get(guild_id)
         await self._store.serving.choose(guild_id, version, actor_id, was_serving=current.version)
@@ -189,15 +190,16 @@ class ModelRegistry:
         """Guilds whose fine-tuned model is in memory, least recently used first."""
         return list(self._models)
 
-    # ------------------------------------------------------------------ paths
+    # ------------------------------------------------------------------ where models come from
 
-    def relative_checkpoint(self, guild_id: int, version: int) -> str:
-        """Where version ``version`` of a guild lives, relative to ``models_dir``."""
-        return f"{int(guild_id)}/v{int(version)}.npz"
+    @staticmethod
+    def source_of(guild_id: int, version: int) -> str:
+        """How a version stored in the database is named in logs and errors."""
+        return f"database: guild {int(guild_id)} v{int(version)}"
 
     def resolve_path(self, stored: str | Path) -> Path:
-        """A path as recorded in the store, made usable (relative ones are under models_dir)."""
-        return self.models_dir / stored
+        """A legacy checkpoint path as recorded in the store (relative ones are under legacy_dir)."""
+        return (self.legacy_dir or Path()) / stored
 
     # ------------------------------------------------------------------ internals
 
@@ -218,19 +220,20 @@ class ModelRegistry:
         return self._remember(guild_id, served, swaps)
 
     async def _load(self, guild_id: int, version: ModelVersion) -> ServedModel | None:
-        if version.checkpoint_path is None:
-            log.error("guild %d version %d is promoted but has no checkpoint path",
-                      guild_id, version.version)
+        source = self.source_of(guild_id, version.version)
+        stored = await self._store.versions.checkpoint(guild_id, version.version)
+        if stored is None:
+            log.error("guild %d version %d is promoted but its checkpoint is not in the database; "
+                      "falling back to the previous good version", guild_id, version.version)
             return None
-        path = self.resolve_path(version.checkpoint_path)
         try:
-            model = await asyncio.to_thread(load_checkpoint, path)
+            model = await asyncio.to_thread(_verified_model, *stored, source)
         except CheckpointError as exc:
             log.error("guild %d version %d cannot be served (%s); falling back to the previous "
                       "good version", guild_id, version.version, exc)
             return None
         return ServedModel(model, version.version, version.val_loss_after, version.finished_at,
-                           version.names_used, path)
+                           version.names_used, source)
 
     def _remember(self, guild_id: int, served: ServedModel, swaps: int) -> ServedModel:
         """Cache a resolved model unless another one was swapped in while it loaded (``swaps``:
@@ -255,6 +258,13 @@ class ModelRegistry:
     def _forget_loading(self, guild_id: int, future: asyncio.Future) -> None:
         if self._loading.get(guild_id) is future:
             del self._loading[guild_id]
+
+
+def _verified_model(data: bytes, sha256: str, source: str) -> NameModel:
+    """The model in ``data``, once its bytes match the digest recorded with them."""
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise CheckpointError(f"checkpoint {source} does not match its recorded SHA-256")
+    return load_checkpoint_bytes(data, source=source)
 
 
 def _sentence(reason: str) -> str:

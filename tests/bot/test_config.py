@@ -63,6 +63,36 @@ def test_bad_values_name_the_key(key, value, fragment):
         load_config(environ={key: value})
 
 
+def test_scale_keys_database_and_shards(tmp_path):
+    config = load_config(environ={"DINOBOT_DATA_DIR": str(tmp_path)})
+    assert config.database.backend == "sqlite" and config.database.path == tmp_path / "dinobot.sqlite3"
+    assert config.shards.runs_all and config.shards.owns(123 << 22)
+    config = load_config(environ={
+        "DINOBOT_DATABASE_URL": "postgresql://bot:pw@db.example:5433/dino", "DINOBOT_SHARD_COUNT": "4",
+        "DINOBOT_SHARD_IDS": "0-1,3", "DINOBOT_FINETUNE_LEASE_SECONDS": "15"})
+    assert config.database.backend == "postgresql" and "pw" not in config.database.redacted
+    assert config.shards.ids == (0, 1, 3) and config.shards.count == 4 and config.training.lease_seconds == 15
+    assert [config.shards.owns(shard << 22) for shard in range(4)] == [True, True, False, True]
+    assert load_config(environ={"DINOBOT_DATABASE_URL": "sqlite:///x/y.db"}).database.path == Path("x/y.db")
+    assert load_config(environ={"DINOBOT_DATABASE_URL": "sqlite:////abs/y.db"}).database.path == Path("/abs/y.db")
+
+
+@pytest.mark.parametrize("env, fragment", [
+    ({"DINOBOT_DATABASE_URL": "mysql://db/dino"}, "DINOBOT_DATABASE_URL must start with sqlite:/// or postgresql://"),
+    ({"DINOBOT_DATABASE_URL": "postgresql://db.example:99999/dino"}, "DINOBOT_DATABASE_URL the port"),
+    ({"DINOBOT_DATABASE_URL": "postgresql://db.example:5432"}, "names no database"),
+    ({"DINOBOT_DATABASE_URL": "sqlite://host/file.db"}, "no host"),
+    ({"DINOBOT_SHARD_IDS": "0"}, "DINOBOT_SHARD_IDS needs DINOBOT_SHARD_COUNT"),
+    ({"DINOBOT_SHARD_COUNT": "2", "DINOBOT_SHARD_IDS": "1-2"}, "shards 0 to 1"),
+    ({"DINOBOT_SHARD_COUNT": "2", "DINOBOT_SHARD_IDS": "0,x"}, "not a shard number"),
+    ({"DINOBOT_SHARD_COUNT": "4", "DINOBOT_SHARD_IDS": "0-2,1"}, "names a shard twice"),
+    ({"DINOBOT_SHARD_COUNT": "0"}, "DINOBOT_SHARD_COUNT must be a whole number from 1 to 100,000"),
+])
+def test_bad_scale_settings_name_the_key(env, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(environ=env)
+
+
 def test_env_example_documents_every_key_the_bot_reads():
     example = (ROOT / ".env.example").read_text()
     source = (ROOT / "bot" / "config.py").read_text()

@@ -125,6 +125,7 @@ def test_without_a_token_it_exits_2_and_says_how_to_get_one(tmp_path):
     ("DINOBOT_PROMOTE_TOLERANCE", "nan"),  # every worse model used to be promoted
     ("DINOBOT_FINETUNE_EVERY_MINUTES", "nan"),  # /settings used to say "every nan min"
     ("DINOBOT_DISCORD_API_BASE", "https://example.com/api"),  # tests only, loopback only
+    ("DINOBOT_DATABASE_URL", "mysql://db.example/dino"),
 ])
 def test_an_invalid_setting_exits_2_naming_the_key(tmp_path, key, value):
     done = run_bot(tmp_path, env={"DISCORD_TOKEN": "not-a-real-token", key: value})
@@ -176,8 +177,10 @@ async def test_sigterm_mid_fine_tune_exits_0_and_leaves_everything_clean(fake, t
         assert db.execute("SELECT count(*) FROM live_replies").fetchone() == (0,)
 
 
-async def test_after_kill_9_mid_fine_tune_the_restart_says_it_was_interrupted(fake, tmp_path):
-    """The reply used to stay at "2 %" with a live Cancel button for good."""
+async def test_after_kill_9_mid_fine_tune_the_restart_says_it_is_restarting(fake, tmp_path):
+    """The reply used to stay at "2 %" with a live Cancel button for good. The job survives the
+    crash in the database and runs again once the dead process's lease expires, so the reply says
+    it is restarting (a job that is gone would say "interrupted", see tests/bot/test_retrain.py)."""
     data = tmp_path / "data"
     await prefilled(data)
     console = tmp_path / "console.log"
@@ -195,11 +198,13 @@ async def test_after_kill_9_mid_fine_tune_the_restart_says_it_was_interrupted(fa
         await handle.wait_for(lambda h: not h.edits[-1]["components"], timeout=DEADLINE, what="the note")
         assert await stop(second) == 0
     final = handle.edits[-1]["embeds"][0]
-    assert final["title"] == "⚠️ Fine-tune interrupted" and "/retrain" in final["description"]
-    assert "keeps its current model" in final["description"]
+    assert final["title"] == "🔁 Fine-tune restarting" and "/retrain" in final["description"]
+    assert "starts again by itself" in final["description"]
     with sqlite3.connect(data / "dinobot.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM live_replies").fetchone() == (0,)
         assert db.execute("SELECT count(*) FROM model_versions").fetchone() == (0,)
+        # Still in the database for the next start: the killed process's 60 s lease had not expired.
+        assert db.execute("SELECT state, attempts FROM training_jobs").fetchall() == [("running", 1)]
 
 
 @pytest.mark.fake_refusals  # the token Discord refuses is the point

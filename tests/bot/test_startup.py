@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -116,13 +117,15 @@ def test_a_corrupt_base_checkpoint_exits_at_once_closing_the_database(tmp_path):
     no_database_thread_left(done)
 
 
-def test_a_models_folder_that_is_a_file_fails_after_the_database_opened(tmp_path):
-    """A failure once the database is open: it must be closed again, not leak its thread."""
-    (tmp_path / "var").mkdir()
-    (tmp_path / "var" / "models").write_text("not a folder")
-    done = start(tmp_path, {"DINOBOT_DATA_DIR": "var"})
+def test_a_failure_after_the_database_opened_closes_it(tmp_path):
+    """A failure once the database is open (here the base model, which loads after it): it must
+    be closed again, not leak its thread. (Checkpoints live in the database now, so the models
+    folder is no longer something that can fail here.)"""
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"PK\x03\x04 this is not a checkpoint")
+    done = start(tmp_path, {"DINOBOT_DATA_DIR": "var", "DINOBOT_BASE_CHECKPOINT": str(broken)})
     assert done.returncode == EXIT_DATA, done
-    assert "models" in the_one_line(done)
+    assert "DINOBOT_BASE_CHECKPOINT" in the_one_line(done)
     assert "opened " in plain(done) and "closed " in plain(done), plain(done)
 
 
@@ -191,16 +194,18 @@ def test_a_read_only_data_folder(tmp_path):
 
 async def test_a_failure_half_way_through_start_up_closes_what_was_opened(tmp_path):
     """The database opens before the models: when they fail, close() must still close it."""
-    config = make_config(tmp_path / "data")
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"PK\x03\x04 this is not a checkpoint")
+    config = replace(make_config(tmp_path / "data"), base_checkpoint=broken)
     config.data_dir.mkdir(parents=True)
-    config.models_dir.write_text("not a folder")
     bot = DinoBot(config)
-    with pytest.raises(StartupError, match="models") as caught:
-        await bot.open_services()
-    assert caught.value.exit_code == EXIT_DATA
-    store = bot.store  # opened before the failure
-    store.db.check_open()
-    await bot.close()
+    async with bot:  # as python -m bot runs it (an AutoShardedBot needs its set-up before close())
+        with pytest.raises(StartupError, match="DINOBOT_BASE_CHECKPOINT") as caught:
+            await bot.open_services()
+        assert caught.value.exit_code == EXIT_DATA
+        store = bot.store  # opened before the failure
+        store.db.check_open()
+        await bot.close()
     with pytest.raises(StorageError, match="closed"):
         store.db.check_open()
     for thread in [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]:

@@ -5,7 +5,15 @@ import zipfile
 import numpy as np
 import pytest
 
-from model import CheckpointError, evaluate, load_checkpoint, remove_stale_temp_files, save_checkpoint
+from model import (
+    CheckpointError,
+    checkpoint_bytes,
+    evaluate,
+    load_checkpoint,
+    load_checkpoint_bytes,
+    remove_stale_temp_files,
+    save_checkpoint,
+)
 from tests.support.model_helpers import TINY_CORPUS, tiny_model
 
 
@@ -21,6 +29,19 @@ def test_round_trip_keeps_weights_and_metadata(tmp_path, cell):
     assert loaded.metadata["val_loss"] == 1.23 and loaded.metadata["note"] == "hello"
     assert evaluate(loaded, TINY_CORPUS) == evaluate(model, TINY_CORPUS)
     assert list(tmp_path.joinpath("sub").iterdir()) == [path]  # no temp files left
+
+
+def test_bytes_are_the_file_format_and_load_the_same_model(tmp_path):
+    model = tiny_model("lstm", members=2)
+    data = checkpoint_bytes(model, version=3)
+    loaded = load_checkpoint_bytes(data, source="guild 1 v3")
+    assert loaded.metadata["version"] == 3 and model.metadata["version"] == 3
+    assert evaluate(loaded, TINY_CORPUS) == evaluate(model, TINY_CORPUS)
+    path = tmp_path / "m.npz"
+    path.write_bytes(data)  # the bytes are exactly a checkpoint file
+    assert evaluate(load_checkpoint(path), TINY_CORPUS) == evaluate(model, TINY_CORPUS)
+    with pytest.raises(CheckpointError, match="guild 1 v3 is corrupt"):
+        load_checkpoint_bytes(data[: len(data) // 2], source="guild 1 v3")
 
 
 def test_save_replaces_an_existing_file_atomically(tmp_path):

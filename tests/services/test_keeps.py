@@ -1,16 +1,17 @@
-"""Keeping names (votes, not duplicates) and /names top, against real SQLite files."""
+"""Keeping names (votes, not duplicates) and /names top, on both backends."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from bot.errors import AlreadyKept, DailyLimitReached, KnownDinosaur, NotKeepable
-from bot.services.store import Status, Store
+from bot.services.store import DatabaseTarget, Status, Store
 from bot.services.store.migrations import MIGRATIONS
 from model.errors import InvalidName
 from tests.services.test_store import ALICE, BOB, G1, G2, T0, Clock, sql
-from tests.support.db_checks import integrity
+from tests.support.stores import RawDB
 
 CAROL = 1003
 
@@ -21,13 +22,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, clock: Clock):
-    async with await Store.open(tmp_path / "dinobot.sqlite3", daily_limit=2, known_names={"tyrannosaurus"},
-                                clock=clock) as s:
+async def store(db_target: DatabaseTarget, clock: Clock):
+    async with await Store.open(db_target, daily_limit=2, known_names={"tyrannosaurus"}, clock=clock) as s:
         yield s
 
 
-async def test_the_first_keep_adds_the_name_and_later_keeps_are_votes(store: Store, clock: Clock) -> None:
+async def test_the_first_keep_adds_the_name_and_later_keeps_are_votes(store: Store, clock: Clock,
+                                                                      db_target: DatabaseTarget) -> None:
     first = await store.keeps.keep(G1, ALICE, "  Glimmerosaurus ")
     assert first.first_keep and first.keeps == 1 and (first.first_by, first.first_at) == (ALICE, T0)
     assert (first.submission.name, first.submission.submitter_id) == ("glimmerosaurus", ALICE)
@@ -38,7 +39,11 @@ async def test_the_first_keep_adds_the_name_and_later_keeps_are_votes(store: Sto
     assert second.submission.id == first.submission.id  # one name, two votes
     assert await store.names.count(G1) == 1 and await store.keeps.count(G1, "Glimmerosaurus") == 2
     assert "glimmerosaurus" in await store.names.submitted(G1)  # /dinoname will not offer it again
-    assert integrity(store.path) == "ok"
+    raw = RawDB(db_target)
+    try:
+        assert await raw.integrity() == "ok"
+    finally:
+        await raw.close()
 
 
 async def test_a_member_keeps_a_name_once(store: Store) -> None:
@@ -70,6 +75,12 @@ async def test_review_setting_applies_and_rejected_names_cannot_be_kept(store: S
     await store.names.set_status(G1, "hushosaurus", Status.REJECTED, CAROL)
     with pytest.raises(NotKeepable, match="was rejected by a moderator"):
         await store.keeps.keep(G1, BOB, "hushosaurus")
+
+
+async def test_two_members_keeping_a_new_name_at_once_make_one_name_and_two_votes(store: Store) -> None:
+    kept = await asyncio.gather(store.keeps.keep(G1, ALICE, "twinosaurus"), store.keeps.keep(G1, BOB, "twinosaurus"))
+    assert sorted(k.first_keep for k in kept) == [False, True] and max(k.keeps for k in kept) == 2
+    assert await store.names.count(G1) == 1
 
 
 async def test_top_ranks_approved_names_by_keeps_then_first_keep(store: Store, clock: Clock) -> None:

@@ -1,4 +1,6 @@
-"""Serving an earlier version (``/models use``): the registry's checks, the stored choice, restarts."""
+"""Serving an earlier version (``/models use``): the registry's checks, the stored choice, restarts.
+
+On both backends; checkpoints live in the database, and damage is done to them from outside."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,16 +8,24 @@ from pathlib import Path
 import pytest
 
 from bot.errors import NotFound, VersionNotServable
-from bot.services.store import Store
-from tests.services.test_registry import G1, G2, add_version, started, tag
+from bot.services.store import DatabaseTarget, Store
+from tests.services.test_registry import G1, G2, add_version, started, tag, tamper
+from tests.support.stores import RawDB
 
 ADMIN = 9001
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    async with await Store.open(tmp_path / "dinobot.sqlite3", daily_limit=None) as s:
+async def store(db_target: DatabaseTarget):
+    async with await Store.open(db_target, daily_limit=None) as s:
         yield s
+
+
+@pytest.fixture
+async def raw(db_target: DatabaseTarget):
+    peek = RawDB(db_target)
+    yield peek
+    await peek.close()
 
 
 @pytest.fixture
@@ -58,7 +68,7 @@ async def test_a_newer_promotion_takes_over_from_the_choice(store: Store, models
     assert (await (await started(store, models_dir)).get(G1)).version == 4
 
 
-async def test_missing_discarded_and_broken_versions_are_refused(store: Store, models_dir: Path) -> None:
+async def test_missing_discarded_and_broken_versions_are_refused(store: Store, models_dir: Path, raw: RawDB) -> None:
     await add_version(store, models_dir, G1)
     await add_version(store, models_dir, G1, status="discarded")
     await add_version(store, models_dir, G1)
@@ -68,17 +78,18 @@ async def test_missing_discarded_and_broken_versions_are_refused(store: Store, m
     refused = r"Version 2 cannot serve this server: it was discarded when it was made\. Test\."
     with pytest.raises(VersionNotServable, match=refused):
         await registry.use(G1, 2, ADMIN)
-    (models_dir / f"{G1}/v1.npz").write_bytes(b"not a checkpoint")
-    with pytest.raises(VersionNotServable, match="checkpoint file is missing or damaged"):
+    await tamper(raw, G1, 1, b"not a checkpoint")
+    with pytest.raises(VersionNotServable, match="checkpoint is missing or damaged"):
         await registry.use(G1, 1, ADMIN)
     assert (await registry.get(G1)).version == 3 and await store.serving.get(G1) is None
     assert [e for e in await store.audit.recent(G1) if e.action == "model.use"] == []
 
 
-async def test_a_chosen_version_whose_file_broke_falls_back_below_it(store: Store, models_dir: Path) -> None:
+async def test_a_chosen_version_whose_checkpoint_broke_falls_back_below_it(store: Store, models_dir: Path,
+                                                                          raw: RawDB) -> None:
     for _ in range(3):
         await add_version(store, models_dir, G1)
     await (await started(store, models_dir)).use(G1, 2, ADMIN)
-    (models_dir / f"{G1}/v2.npz").unlink()
+    await tamper(raw, G1, 2, b"PK\x03\x04 torn")
     served = await (await started(store, models_dir)).get(G1)
     assert served.version == 1  # never the newer v3: the moderator chose to go back

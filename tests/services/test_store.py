@@ -1,4 +1,5 @@
-"""The store against real SQLite files: schema, submissions, reviews, versions, isolation."""
+"""The store on both backends, a real SQLite file and a real PostgreSQL database: schema and
+migrations, submissions, reviews, versions and checkpoints, jobs, isolation."""
 from __future__ import annotations
 
 import asyncio
@@ -7,11 +8,11 @@ import re
 import sqlite3
 from pathlib import Path
 
+import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bot.services.store.db as store_module
 from bot.errors import (
     DailyLimitReached,
     DinoBotError,
@@ -21,11 +22,26 @@ from bot.errors import (
     SchemaTooNew,
     StorageError,
 )
-from bot.services.store import DAY_SECONDS, GuildSettings, LiveReply, Status, Store
+from bot.services.store import (
+    DAY_SECONDS,
+    DatabaseTarget,
+    GuildSettings,
+    JobState,
+    LeaseLost,
+    LiveReply,
+    Status,
+    Store,
+    pg_migrations,
+)
+from bot.services.store import migrations as sqlite_migrations
+from bot.services.store.db import IntegrityViolation
+from bot.services.store.jobs import MAX_ATTEMPTS
 from bot.services.store.migrations import MIGRATIONS, SCHEMA_VERSION, split_statements
+from bot.services.store.postgres import bind, to_numbered
 from model.errors import InvalidName
-from tests.support.db_checks import integrity, latest_promoted, untrained
+from tests.support.db_checks import latest_promoted, untrained
 from tests.support.name_factory import name_for
+from tests.support.stores import RawDB
 
 G1, G2 = 111_111_111_111_111_111, 222_222_222_222_222_222  # snowflake-sized guild ids
 ALICE, BOB, ADMIN = 1001, 1002, 9001
@@ -51,21 +67,24 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "state" / "dinobot.sqlite3"
+async def raw(db_target: DatabaseTarget):
+    """The database read with the plain driver: what is stored, not what the store says."""
+    peek = RawDB(db_target)
+    yield peek
+    await peek.close()
 
 
 @pytest.fixture
-async def store(db_path: Path, clock: Clock):
+async def store(db_target: DatabaseTarget, clock: Clock):
     async with await Store.open(
-        db_path, daily_limit=3, known_names=frozenset({"Tyrannosaurus", "velociraptor"}),
+        db_target, daily_limit=3, known_names=frozenset({"Tyrannosaurus", "velociraptor"}),
         clock=clock,
     ) as s:
         yield s
 
 
 def sql(path: Path, query: str, params: tuple = ()) -> list[tuple]:
-    """Read the file with plain sqlite3: what is on disk, not what the store says."""
+    """Read an SQLite file with plain sqlite3 (for the SQLite-only tests)."""
     con = sqlite3.connect(path)
     try:
         return con.execute(query, params).fetchall()
@@ -73,58 +92,66 @@ def sql(path: Path, query: str, params: tuple = ()) -> list[tuple]:
         con.close()
 
 
+def migrations_of(raw: RawDB):
+    return pg_migrations if raw.is_postgres else sqlite_migrations
+
+
 # ---------------------------------------------------------------------- schema and migrations
 
 
-async def test_open_creates_dirs_schema_and_wal(store: Store, db_path: Path) -> None:
-    assert db_path.exists()
-    assert sql(db_path, "PRAGMA journal_mode") == [("wal",)]  # persistent, not per connection
-    assert sql(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    tables = {r[0] for r in sql(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"submissions", "model_versions", "guild_settings", "audit_log"} <= tables
-    assert integrity(store.path) == "ok"
+async def test_open_creates_the_schema(store: Store, raw: RawDB) -> None:
+    assert await raw.schema_version() == SCHEMA_VERSION == pg_migrations.SCHEMA_VERSION
+    assert {"submissions", "model_versions", "model_checkpoints", "guild_settings", "audit_log",
+            "training_jobs"} <= await raw.tables()
+    assert await raw.integrity() == "ok"
+    if not raw.is_postgres:
+        assert store.path.exists()
+        assert await raw.rows("PRAGMA journal_mode") == [("wal",)]  # persistent, not per connection
 
 
 @pytest.mark.parametrize("mode, code", [("FULL", 2), ("NORMAL", 1)])
-async def test_connection_pragmas(tmp_path: Path, mode: str, code: int) -> None:
+async def test_sqlite_connection_pragmas(tmp_path: Path, mode: str, code: int) -> None:
     async with await Store.open(tmp_path / "db.sqlite3", synchronous=mode) as s:
         assert (await s.db.fetch("PRAGMA synchronous"))[0][0] == code
         assert (await s.db.fetch("PRAGMA foreign_keys"))[0][0] == 1
         assert (await s.db.fetch("PRAGMA busy_timeout"))[0][0] >= 1000
 
 
-async def test_reopen_keeps_data_and_version(db_path: Path) -> None:
-    async with await Store.open(db_path) as s:
+async def test_postgres_commits_are_durable(pg_url: str) -> None:
+    """A COMMIT returns only once its WAL is flushed: what "acknowledged after commit" needs."""
+    async with await Store.open(pg_url) as s:
+        settings_ = {r[0]: r[1] for r in await s.db.fetch(
+            "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit')")}
+        assert settings_ == {"fsync": "on", "synchronous_commit": "on"}
+
+
+async def test_reopen_keeps_data_and_version(db_target: DatabaseTarget, raw: RawDB) -> None:
+    async with await Store.open(db_target) as s:
         await s.names.submit(G1, ALICE, "Dinoxus")
-    async with await Store.open(db_path) as s:
+    async with await Store.open(db_target) as s:
         assert [n.name for n in await s.names.list(G1)] == ["dinoxus"]
-    assert sql(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert await raw.schema_version() == SCHEMA_VERSION
 
 
-async def test_upgrade_from_v1_keeps_data(db_path: Path) -> None:
-    db_path.parent.mkdir(parents=True)
-    con = sqlite3.connect(db_path)
-    con.executescript(MIGRATIONS[0])
-    con.execute("PRAGMA user_version = 1")
-    con.execute(
-        "INSERT INTO submissions (guild_id, name, submitter_id, created_at, status)"
-        " VALUES (?, 'oldsaurus', ?, ?, 'pending')",
-        (G1, ALICE, T0),
-    )
-    con.execute("INSERT INTO guild_settings (guild_id, review_required) VALUES (?, 1)", (G1,))
-    con.commit()
-    con.close()
+async def test_upgrade_from_v1_keeps_data(db_target: DatabaseTarget, raw: RawDB) -> None:
+    record_v1 = ("CREATE TABLE dinobot_schema (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL);"
+                 "INSERT INTO dinobot_schema VALUES (1, 0);") if raw.is_postgres else "PRAGMA user_version = 1;"
+    await raw.execute(migrations_of(raw).MIGRATIONS[0] + ";" + record_v1 + f"""
+        INSERT INTO submissions (guild_id, name, submitter_id, created_at, status)
+        VALUES ({G1}, 'oldsaurus', {ALICE}, {T0}, 'pending');
+        INSERT INTO guild_settings (guild_id, review_required) VALUES ({G1}, 1);""")
 
-    async with await Store.open(db_path) as s:
+    async with await Store.open(db_target) as s:
         (old,) = await s.names.pending(G1)
         assert (old.name, old.submitter_id, old.status) == ("oldsaurus", ALICE, Status.PENDING)
         assert (await s.settings.get(G1)).review_required
         assert (await s.names.submit(G1, BOB, "newsaurus")).status is Status.PENDING
-    assert sql(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    indexes = {r[0] for r in sql(db_path, "SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"submissions_limit", "submissions_untrained"} <= indexes
-    tables = {r[0] for r in sql(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
-    assert "live_replies" in tables  # v3
+    assert await raw.schema_version() == SCHEMA_VERSION
+    index_query = ("SELECT indexname FROM pg_indexes" if raw.is_postgres
+                   else "SELECT name FROM sqlite_master WHERE type='index'")
+    indexes = {r[0] for r in await raw.rows(index_query)}
+    assert {"submissions_limit", "submissions_untrained", "training_jobs_one_active"} <= indexes
+    assert "live_replies" in await raw.tables()  # v3
 
 
 async def test_live_replies_are_remembered_until_forgotten(store: Store) -> None:
@@ -138,39 +165,49 @@ async def test_live_replies_are_remembered_until_forgotten(store: Store) -> None
     await store.live_replies.forget(12)
     await store.live_replies.forget(12)  # forgetting twice is harmless
     assert await store.live_replies.all() == [first]
-    with pytest.raises(sqlite3.IntegrityError):  # a token is never empty
+    with pytest.raises(IntegrityViolation):  # a token is never empty
         await store.live_replies.remember(LiveReply(13, G1, 7, "", 23, T0))
 
 
-async def test_newer_schema_is_refused_untouched(db_path: Path) -> None:
-    db_path.parent.mkdir(parents=True)
-    con = sqlite3.connect(db_path)
-    con.execute("CREATE TABLE future (x)")
-    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    con.commit()
-    con.close()
+async def test_newer_schema_is_refused_untouched(db_target: DatabaseTarget, raw: RawDB) -> None:
+    newer = SCHEMA_VERSION + 1
+    await raw.execute("CREATE TABLE future (x INTEGER);" + (
+        f"CREATE TABLE dinobot_schema (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION);"
+        f"INSERT INTO dinobot_schema VALUES ({newer}, 0);" if raw.is_postgres else f"PRAGMA user_version = {newer};"))
     with pytest.raises(SchemaTooNew) as info:
-        await Store.open(db_path)
-    assert f"schema version {SCHEMA_VERSION + 1}" in str(info.value)
+        await Store.open(db_target)
+    assert f"schema version {newer}" in str(info.value)
     assert f"up to {SCHEMA_VERSION}" in str(info.value)
     assert isinstance(info.value, StorageError)
-    assert sql(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION + 1,)]
-    assert sql(db_path, "PRAGMA journal_mode") == [("delete",)]  # not even switched to WAL
+    assert await raw.schema_version() == newer
+    assert await raw.tables() == ({"future", "dinobot_schema"} if raw.is_postgres else {"future"})
+    if not raw.is_postgres:
+        assert await raw.rows("PRAGMA journal_mode") == [("delete",)]  # not even switched to WAL
 
 
 async def test_failed_migration_rolls_back_whole_step(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_target: DatabaseTarget, raw: RawDB, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with await Store.open(db_path) as s:
+    async with await Store.open(db_target) as s:
         await s.names.submit(G1, ALICE, "keeper")
-    broken = "CREATE TABLE half_done (x); INSERT INTO no_such_table VALUES (1);"
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, broken])
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
-    with pytest.raises(sqlite3.OperationalError):
-        await Store.open(db_path)
-    assert sql(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert sql(db_path, "SELECT name FROM sqlite_master WHERE name = 'half_done'") == []
-    assert sql(db_path, "SELECT name FROM submissions") == [("keeper",)]
+    broken = "CREATE TABLE half_done (x INTEGER); INSERT INTO no_such_table VALUES (1);"
+    module = migrations_of(raw)
+    monkeypatch.setattr(module, "MIGRATIONS", [*module.MIGRATIONS, broken])
+    monkeypatch.setattr(module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(asyncpg.UndefinedTableError if raw.is_postgres else sqlite3.OperationalError):
+        await Store.open(db_target)
+    assert await raw.schema_version() == SCHEMA_VERSION
+    assert "half_done" not in await raw.tables()
+    assert await raw.rows("SELECT name FROM submissions") == [("keeper",)]
+
+
+async def test_two_processes_opening_a_new_postgres_database_at_once_migrate_it_once(pg_url: str) -> None:
+    stores = await asyncio.gather(*(Store.open(pg_url) for _ in range(4)))
+    try:
+        rows = await stores[0].db.fetch("SELECT version FROM dinobot_schema ORDER BY version")
+        assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
 
 
 def test_split_statements_respects_trigger_bodies() -> None:
@@ -185,18 +222,19 @@ def test_split_statements_respects_trigger_bodies() -> None:
     assert "CREATE TRIGGER" in parts[1] and parts[1].endswith("END;")
     for migration in MIGRATIONS:
         assert all(sqlite3.complete_statement(p) for p in split_statements(migration))
+    assert len(MIGRATIONS) == len(pg_migrations.MIGRATIONS)  # one schema version, two dialects
 
 
 # ---------------------------------------------------------------------- submissions
 
 
-async def test_submit_normalises_and_acknowledges(store: Store, db_path: Path) -> None:
+async def test_submit_normalises_and_acknowledges(store: Store, raw: RawDB) -> None:
     sub = await store.names.submit(G1, ALICE, "  Dinoxus ")
     assert (sub.name, sub.status, sub.guild_id, sub.submitter_id) == (
         "dinoxus", Status.APPROVED, G1, ALICE)
     assert sub.status == "approved" and f"{sub.status}" == str(sub.status) == "approved"
     assert sub.created_at == T0
-    assert sql(db_path, "SELECT id, name FROM submissions") == [(sub.id, "dinoxus")]
+    assert await raw.rows("SELECT id, name FROM submissions") == [(sub.id, "dinoxus")]
 
 
 async def test_name_unique_per_guild_only(store: Store) -> None:
@@ -249,8 +287,8 @@ async def test_daily_limit_is_rolling_24h_per_member_per_guild(store: Store, clo
     assert await store.names.count(G1) == 5  # 4 of Alice's, 1 of Bob's; refusals stored nothing
 
 
-async def test_no_daily_limit(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "db.sqlite3", daily_limit=None) as s:
+async def test_no_daily_limit(db_target: DatabaseTarget) -> None:
+    async with await Store.open(db_target, daily_limit=None) as s:
         for i in range(30):
             await s.names.submit(G1, ALICE, name_for(i))
         assert await s.names.count(G1) == 30
@@ -283,22 +321,22 @@ def poisoned_names(draw: st.DrawFn) -> str:
 
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # one store, many inputs
-@given(raw=st.one_of(st.text(max_size=40), poisoned_names(), st.text("abcxyz", max_size=2),
+@given(text=st.one_of(st.text(max_size=40), poisoned_names(), st.text("abcxyz", max_size=2),
                      st.text("abc", min_size=33, max_size=40)))
-async def test_fuzz_only_letters_are_accepted(store: Store, db_path: Path, raw: str) -> None:
-    before = sql(db_path, "SELECT * FROM submissions")
+async def test_fuzz_only_letters_are_accepted(store: Store, raw: RawDB, text: str) -> None:
+    before = await raw.rows("SELECT * FROM submissions")
     user = len(before) + 10_000  # a fresh member per example, so the limit never interferes
-    if VALID.fullmatch(raw.strip()):
+    if VALID.fullmatch(text.strip()):
         try:
-            sub = await store.names.submit(G1, user, raw)
+            sub = await store.names.submit(G1, user, text)
         except DuplicateName:  # Hypothesis replays examples; the first one was stored
-            assert raw.strip().lower() in {row[2] for row in before}
+            assert text.strip().lower() in {row[2] for row in before}
             return
-        assert sub.name == raw.strip().lower() and re.fullmatch(r"[a-z]{3,32}", sub.name)
+        assert sub.name == text.strip().lower() and re.fullmatch(r"[a-z]{3,32}", sub.name)
         return
     with pytest.raises(InvalidName):
-        await store.names.submit(G1, user, raw)
-    assert sql(db_path, "SELECT * FROM submissions") == before
+        await store.names.submit(G1, user, text)
+    assert await raw.rows("SELECT * FROM submissions") == before
 
 
 # ---------------------------------------------------------------------- review and status
@@ -339,12 +377,12 @@ async def test_pending_is_oldest_first_and_limited(store: Store) -> None:
     assert len(await store.names.pending(G1, limit=2)) == 2
 
 
-async def test_status_changes_never_delete(store: Store, db_path: Path) -> None:
+async def test_status_changes_never_delete(store: Store, raw: RawDB) -> None:
     sub = await store.names.submit(G1, ALICE, "dinoxus")
     await store.names.submit(G1, BOB, "keepsaurus")
     await store.names.set_status(G1, sub.id, "removed", ADMIN)
     await store.names.set_status(G1, "dinoxus", "rejected", ADMIN)
-    assert sql(db_path, "SELECT count(*) FROM submissions") == [(2,)]
+    assert await raw.rows("SELECT count(*) FROM submissions") == [(2,)]
     assert [s.name for s in await store.names.list(G1, status="rejected")] == ["dinoxus"]
     assert await store.names.approved(G1) == ["keepsaurus"]
     restored = await store.names.set_status(G1, sub.id, "approved", ADMIN)
@@ -467,6 +505,36 @@ async def test_version_errors(store: Store) -> None:
     assert await store.versions.next_number(G1) == 6
 
 
+async def test_a_promotion_stores_row_checkpoint_and_names_in_one_transaction(store: Store, raw: RawDB) -> None:
+    await store.names.submit(G1, ALICE, name_for(0))
+    common = dict(trigger="admin", status="promoted", started_at=T0, finished_at=T0 + 1)
+    blob = bytes(range(256)) * 40
+    v1 = await store.versions.record(G1, checkpoint=blob, trained_names=[name_for(0)], **common)
+    data, digest = await store.versions.checkpoint(G1, v1)
+    assert data == blob and len(digest) == 64
+    assert await store.versions.checkpoint(G1, 2) is None and await store.versions.checkpoint(G2, v1) is None
+    # A promotion that fails anywhere leaves nothing: no row, no bytes, no trained marks.
+    await store.names.submit(G1, ALICE, name_for(1))
+    with pytest.raises(NotFound):
+        await store.versions.record(G1, checkpoint=blob, trained_names=[name_for(1)], parent_version=7, **common)
+    assert [v.version for v in await store.versions.list(G1)] == [1]
+    assert await raw.rows("SELECT count(*) FROM model_checkpoints") == [(1,)]
+    assert await untrained(store, G1) == [name_for(1)]
+    with pytest.raises(ValueError):
+        await store.versions.record(G1, checkpoint=blob, **{**common, "status": "discarded"})
+
+
+async def test_legacy_versions_get_their_checkpoint_once(store: Store) -> None:
+    common = dict(trigger="admin", status="promoted", started_at=T0, finished_at=T0 + 1)
+    await store.versions.record(G1, checkpoint_path=f"{G1}/v1.npz", **common)
+    await store.versions.record(G1, checkpoint=b"new", **common)
+    assert [(v.guild_id, v.version) for v in await store.versions.without_checkpoint()] == [(G1, 1)]
+    assert await store.versions.attach_checkpoint(G1, 1, b"old bytes")
+    assert not await store.versions.attach_checkpoint(G1, 1, b"other bytes")  # never replaced
+    assert (await store.versions.checkpoint(G1, 1))[0] == b"old bytes"
+    assert await store.versions.without_checkpoint() == []
+
+
 async def test_guilds_with_new_names(store: Store) -> None:
     for i in range(3):
         await store.names.submit(G1, 7000 + i, name_for(i))
@@ -529,8 +597,8 @@ async def test_every_query_is_isolated_per_guild(store: Store) -> None:
 # ---------------------------------------------------------------------- lifecycle and robustness
 
 
-async def test_closed_store_refuses_work(db_path: Path) -> None:
-    s = await Store.open(db_path)
+async def test_closed_store_refuses_work(db_target: DatabaseTarget) -> None:
+    s = await Store.open(db_target)
     await s.close()
     await s.close()
     with pytest.raises(StorageError, match="closed"):
@@ -539,7 +607,7 @@ async def test_closed_store_refuses_work(db_path: Path) -> None:
         await s.names.list(G1)
 
 
-async def test_cancelled_operations_leave_no_open_transaction(store: Store) -> None:
+async def test_cancelled_operations_leave_no_open_transaction(store: Store, raw: RawDB) -> None:
     """Cancel transactions at every stage (queued, BEGIN sent, mid-body, COMMIT sent)."""
     subs = [await store.names.submit(G1, 7000 + i, name_for(i)) for i in range(3)]
     for round_ in range(20):
@@ -553,8 +621,13 @@ async def test_cancelled_operations_leave_no_open_transaction(store: Store) -> N
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     await store.names.submit(G1, ALICE, "aftersaurus")  # raises if a transaction were left open
-    assert not store.db._db.in_transaction
-    assert integrity(store.path) == "ok"
+    if raw.is_postgres:
+        stuck = await raw.rows("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                               " AND state LIKE 'idle in transaction%'")
+        assert stuck == [(0,)]
+    else:
+        assert not store.db.in_transaction
+    assert await raw.integrity() == "ok"
     # A status change and its audit entry commit together or not at all.
     entries = await store.audit.recent(G1, limit=None)
     for s in subs:
@@ -571,8 +644,8 @@ async def test_log_action_and_audit_limit(store: Store) -> None:
     assert math.isclose(entries[0].created_at, T0)
 
 
-async def test_submitted_names_covers_every_status_of_one_guild_only(tmp_path):
-    store = await Store.open(tmp_path / "s.sqlite3")
+async def test_submitted_names_covers_every_status_of_one_guild_only(db_target):
+    store = await Store.open(db_target)
     try:
         await store.names.submit(1, 10, "Raptorix")
         await store.names.submit(1, 10, "zorgodon")
@@ -613,8 +686,8 @@ async def test_submitted_names_are_one_shared_live_read_only_view(tmp_path):
         await store.close()
 
 
-async def test_submitted_names_stays_current_after_it_is_cached(tmp_path):
-    store = await Store.open(tmp_path / "s.sqlite3")
+async def test_submitted_names_stays_current_after_it_is_cached(db_target):
+    store = await Store.open(db_target)
     try:
         assert await store.names.submitted(1) == set()  # cached now
         await store.names.submit(1, 10, "Raptorix")
@@ -623,7 +696,7 @@ async def test_submitted_names_stays_current_after_it_is_cached(tmp_path):
         assert await store.names.submitted(1) == {"raptorix", "zorgodon"}
     finally:
         await store.close()
-    reopened = await Store.open(tmp_path / "s.sqlite3")
+    reopened = await Store.open(db_target)
     try:
         assert await reopened.names.submitted(1) == {"raptorix", "zorgodon"}
     finally:
@@ -640,3 +713,95 @@ async def test_the_strength_setting_is_stored_audited_and_checked(store: Store) 
     with pytest.raises(ValueError, match="strength must be one of subtle, normal, strong"):
         await store.settings.update(G1, ADMIN, strength="extreme")
     assert (await store.settings.get(G1)).strength == "strong"
+
+
+# ---------------------------------------------------------------------- fine-tune jobs
+
+
+async def test_one_active_job_per_guild_and_a_history(store: Store) -> None:
+    job, created = await store.jobs.enqueue(G1, "admin", ADMIN)
+    assert created and job.state is JobState.QUEUED and job.requested_by == ADMIN
+    again, created = await store.jobs.enqueue(G1, "schedule", None)
+    assert not created and again == job
+    other, created = await store.jobs.enqueue(G2, "schedule", None)
+    assert created and other.id != job.id
+    assert [j.id for j in await store.jobs.active()] == [job.id, other.id]
+    assert await store.jobs.finish(job.id, "cancelled", "cancelled by an admin")
+    assert not await store.jobs.finish(job.id, "cancelled", "twice")
+    third, created = await store.jobs.enqueue(G1, "admin", ADMIN)  # the old one is history now
+    assert created and [j.state for j in await store.jobs.history(G1)] == [JobState.CANCELLED, JobState.QUEUED]
+
+
+async def test_a_claim_is_exclusive_until_its_lease_expires(store: Store, clock: Clock) -> None:
+    job, _ = await store.jobs.enqueue(G1, "admin", ADMIN)
+    claims = await asyncio.gather(*(store.jobs.claim(job.id, f"process-{i}", ttl=30) for i in range(8)))
+    winners = [c for c in claims if c is not None]
+    assert len(winners) == 1
+    lease = winners[0]
+    assert await store.jobs.claim(job.id, "late-comer", ttl=30) is None
+    clock.advance(20)
+    assert await store.jobs.renew(lease, ttl=30)  # now good until T0 + 50
+    clock.advance(25)
+    assert await store.jobs.claim(job.id, "late-comer", ttl=30) is None
+    clock.advance(10)  # the holder stopped renewing (killed): the lease ran out
+    taken = await store.jobs.claim(job.id, "late-comer", ttl=30)
+    assert taken is not None and (await store.jobs.get(job.id)).attempts == 2
+    assert not await store.jobs.renew(lease, ttl=30)  # the old holder learns it lost the job
+    assert not await store.jobs.finish(job.id, "failed", "old holder", lease=lease)
+    assert await store.jobs.finish(job.id, "failed", "new holder", lease=taken)
+    assert (await store.jobs.get(job.id)).reason == "new holder"
+
+
+async def test_a_lost_lease_cannot_promote(store: Store, clock: Clock) -> None:
+    await store.names.submit(G1, ALICE, name_for(0))
+    job, _ = await store.jobs.enqueue(G1, "admin", ADMIN)
+    lease = await store.jobs.claim(job.id, "slow-process", ttl=10)
+    clock.advance(11)
+    await store.jobs.claim(job.id, "other-process", ttl=10)
+    common = dict(trigger="admin", status="promoted", started_at=T0, finished_at=T0 + 1)
+    with pytest.raises(LeaseLost, match="no longer held"):
+        await store.versions.record(G1, checkpoint=b"model", trained_names=[name_for(0)], lease=lease, **common)
+    assert await store.versions.list(G1) == [] and await untrained(store, G1) == [name_for(0)]
+    current = await store.jobs.claim(job.id, "other-process", ttl=10)
+    version = await store.versions.record(G1, checkpoint=b"model", lease=current, **common)
+    done = await store.jobs.get(job.id)
+    assert (done.state, done.version, done.holder) == (JobState.DONE, version, "other-process")
+
+
+async def test_a_job_whose_process_keeps_dying_is_given_up(store: Store, clock: Clock) -> None:
+    job, _ = await store.jobs.enqueue(G1, "admin", ADMIN)
+    for attempt in range(MAX_ATTEMPTS):  # each claimant dies without renewing
+        assert await store.jobs.claim(job.id, f"dies-{attempt}", ttl=10) is not None
+        clock.advance(11)
+    assert await store.jobs.claim(job.id, "next", ttl=10) is None
+    failed = await store.jobs.get(job.id)
+    assert failed.state is JobState.FAILED and f"stopped {MAX_ATTEMPTS} times" in failed.reason
+    assert await store.jobs.active() == []
+
+
+async def test_two_stores_on_one_database_share_the_limits(db_target: DatabaseTarget, clock: Clock) -> None:
+    """Two processes of a cluster: the daily limit and name uniqueness hold across them."""
+    first = await Store.open(db_target, daily_limit=3, clock=clock)
+    second = await Store.open(db_target, daily_limit=3, clock=clock)
+    try:
+        results = await asyncio.gather(
+            *(store.names.submit(G1, ALICE, name_for(i)) for i, store in enumerate([first, second] * 5)),
+            *(store.names.submit(G1, 6000 + i, "samesaurus") for i, store in enumerate([first, second] * 3)),
+            return_exceptions=True)
+        limited, same = results[:10], results[10:]
+        assert sum(not isinstance(r, Exception) for r in limited) == 3
+        assert all(isinstance(r, DailyLimitReached) for r in limited if isinstance(r, Exception))
+        assert sum(not isinstance(r, Exception) for r in same) == 1
+        assert all(isinstance(r, DuplicateName) for r in same if isinstance(r, Exception))
+    finally:
+        await first.close()
+        await second.close()
+
+
+def test_placeholders_become_numbered_outside_strings_and_casts() -> None:
+    assert to_numbered("SELECT ? , '?' , ? -- ?\n") == ("SELECT $1 , '?' , $2 -- ?\n", ())
+    assert to_numbered("SELECT :a, :b, :a, details::jsonb, ':c'") == ("SELECT $1, $2, $1, details::jsonb, ':c'",
+                                                                     ("a", "b"))
+    with pytest.raises(ValueError, match="mixes"):
+        to_numbered("SELECT ?, :a")
+    assert bind("SELECT :x + :y", {"y": 2, "x": 1}) == ("SELECT $1 + $2", [1, 2])

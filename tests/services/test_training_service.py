@@ -1,4 +1,4 @@
-"""The training service with real SQLite files, real checkpoints and its real training thread.
+"""The training service on both backends, with real checkpoints and its real training thread.
 
 Fine-tunes are real but tiny (the shipped model, two epochs, ~24 names: a fraction of a
 second). Tests that need a job to stay running use ``SLOW``, which would train for hours and
@@ -12,14 +12,13 @@ import re
 import sys
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bot.errors import DinoBotError
 from bot.services.registry import ModelRegistry, ServedModel
-from bot.services.store import Store, VersionStatus
+from bot.services.store import DatabaseTarget, JobState, Store, VersionStatus
 from bot.services.training.fine_tune import TrainingPlan, replay_pool, run_fine_tune
 from bot.services.training.jobs import JobStatus, NotEnoughNames, TrainingJob
 from bot.services.training.service import SHUTDOWN_REASON, TrainingService
@@ -40,14 +39,14 @@ NAMES = ("glimmerosaurus", "quillodon", "brontofex", "zephyraptor", "mossasaurus
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    async with await Store.open(tmp_path / "dinobot.sqlite3", daily_limit=None) as s:
+async def store(db_target: DatabaseTarget):
+    async with await Store.open(db_target, daily_limit=None) as s:
         yield s
 
 
 @pytest.fixture
-async def registry(store: Store, tmp_path: Path) -> ModelRegistry:
-    registry = ModelRegistry(store, tmp_path / "models")
+async def registry(store: Store) -> ModelRegistry:
+    registry = ModelRegistry(store)
     await registry.start()
     return registry
 
@@ -57,8 +56,8 @@ async def add_names(store: Store, guild: int, names=NAMES) -> None:
         await store.names.submit(guild, 5000 + user, name)
 
 
-async def running(store, registry, settings=FAST, cls=TrainingService) -> TrainingService:
-    service = cls(store, registry, settings)
+async def running(store, registry, settings=FAST, cls=TrainingService, **kwargs) -> TrainingService:
+    service = cls(store, registry, settings, **kwargs)
     await service.start()
     return service
 
@@ -83,7 +82,7 @@ def samples(model) -> list[str]:
 # ----------------------------------------------------------------------------- promotion
 
 
-async def test_a_fine_tune_is_promoted_saved_recorded_and_served(store, registry, tmp_path) -> None:
+async def test_a_fine_tune_is_promoted_saved_recorded_and_served(store, registry) -> None:
     await add_names(store, G1)
     async with await running(store, registry) as service:
         job = await service.request(G1, ADMIN)
@@ -94,13 +93,15 @@ async def test_a_fine_tune_is_promoted_saved_recorded_and_served(store, registry
     assert outcome.samples and not set(outcome.samples) & set(NAMES)
     served = await registry.get(G1)
     assert served.version == 1 and served.names_count == len(NAMES)
-    assert served.checkpoint == tmp_path / "models" / str(G1) / "v1.npz" and served.checkpoint.is_file()
+    assert served.source == f"database: guild {G1} v1" and await store.versions.checkpoint(G1, 1) is not None
     (version,) = await store.versions.list(G1)
-    assert version.status is VersionStatus.PROMOTED and version.checkpoint_path == f"{G1}/v1.npz"
+    assert version.status is VersionStatus.PROMOTED and version.checkpoint_path is None
     assert version.parent_version is None and version.requested_by == ADMIN
     assert await store.names.count_new(G1) == 0  # held-out names count as used too
     assert [a.action for a in await store.audit.recent(G1)] == ["finetune.request"]
-    restarted = ModelRegistry(store, tmp_path / "models")
+    (row,) = await store.jobs.history(G1)
+    assert (row.id, row.state, row.version, row.reason) == (job.id, JobState.DONE, 1, outcome.reason)
+    restarted = ModelRegistry(store)  # another process, or this one after a restart
     await restarted.start()
     assert (await restarted.get(G1)).version == 1
 
@@ -122,7 +123,7 @@ async def test_one_guild_never_changes_what_another_is_served(store, registry) -
     assert (await store.versions.list(G1))[1].parent_version == 1
 
 
-async def test_worse_result_is_discarded_and_recorded(store, registry, tmp_path) -> None:
+async def test_worse_result_is_discarded_and_recorded(store, registry) -> None:
     await add_names(store, G1)
     strict = replace(FAST, tolerance=-10.0)  # "must improve by 10 nats": impossible
     async with await running(store, registry, strict) as service:
@@ -131,7 +132,7 @@ async def test_worse_result_is_discarded_and_recorded(store, registry, tmp_path)
     assert outcome.samples == ()
     (version,) = await store.versions.list(G1)
     assert version.status is VersionStatus.DISCARDED and version.reason == outcome.reason
-    assert version.checkpoint_path is None and not (tmp_path / "models" / str(G1)).exists()
+    assert await store.versions.checkpoint(G1, 1) is None
     assert (await registry.get(G1)).is_base
     assert await store.names.count_new(G1) == len(NAMES)  # not trained: still new
 
@@ -173,7 +174,7 @@ def test_held_out_names_are_stable_and_never_all_of_them() -> None:
 def test_replay_is_the_corpus_or_base_samples_never_the_tuned_model_or_validation(
         registry) -> None:
     base = registry.base.model
-    drifted = ServedModel(tiny_model(cell="lstm"), 3, 1.0, 0.0, 24, Path("v3.npz"))
+    drifted = ServedModel(tiny_model(cell="lstm"), 3, 1.0, 0.0, 24, "v3")
     train, held = split_holdout(NAMES, 0.1, 2)
     val = (*held, "zorbasaurus", "rex")
     plan = TrainingPlan(G1, drifted, base, tuple(train), tuple(held), ("zorbasaurus", "rex"), None, 0, replay_seed=9)
@@ -243,6 +244,9 @@ async def test_duplicate_request_joins_and_other_guilds_queue(store, registry) -
     assert await store.versions.list(G1) == [] == await store.versions.list(G2)  # cancels record nothing
     assert (await registry.get(G1)).is_base
     assert [a.action for a in await store.audit.recent(G1)] == ["finetune.cancel", "finetune.request"]
+    history = {g: [(j.state, j.reason) for j in await store.jobs.history(g)] for g in (G1, G2)}
+    assert history == {G1: [(JobState.CANCELLED, "cancelled by an admin")],
+                       G2: [(JobState.CANCELLED, SHUTDOWN_REASON)]}
 
 
 async def test_cancel_a_queued_job_and_nothing(store, registry) -> None:
@@ -261,6 +265,8 @@ async def test_cancel_a_queued_job_and_nothing(store, registry) -> None:
         await service.close()
     assert job1.status is JobStatus.CANCELLED
     assert await store.audit.recent(G1) == []  # the schedule's requests are not admin actions
+    assert [j.state for j in await store.jobs.history(G2)] == [JobState.CANCELLED] * 2
+    assert await store.jobs.active() == []  # a shutdown cancels queued jobs too
     with pytest.raises(DinoBotError, match="not available"):
         await service.request(G1, ADMIN)
 
@@ -414,6 +420,60 @@ async def test_a_failing_server_is_retried_with_backoff_and_told_why(store, regi
             for queued in jobs:
                 await queued.wait()
         assert service.scheduler.failure(G1).count == 4
+
+
+# ----------------------------------------------------------------------------- a cluster's jobs
+
+
+async def test_a_job_whose_process_died_runs_again_once_its_lease_expires(store, registry) -> None:
+    await add_names(store, G1)
+    record, _ = await store.jobs.enqueue(G1, "admin", ADMIN)
+    assert await store.jobs.claim(record.id, "killed-process", ttl=0.3)  # it died without renewing
+    short_lease = replace(FAST, lease_seconds=5.0)
+    async with await running(store, registry, short_lease) as service:
+        assert service.queued_guilds() == [G1]
+        job = service.job(G1)
+        assert job.id == record.id and job.requested_by == ADMIN
+        outcome = await asyncio.wait_for(job.wait(), 30)
+    assert outcome.promoted and (await registry.get(G1)).version == 1
+    (row,) = await store.jobs.history(G1)
+    assert (row.state, row.attempts, row.holder) == (JobState.DONE, 2, service.holder)
+
+
+async def test_two_processes_never_run_one_guilds_fine_tune_twice(store, registry) -> None:
+    await add_names(store, G1)
+    first = await running(store, registry, SLOW, holder="process-a")
+    second = await running(store, ModelRegistry(store), SLOW, holder="process-b")
+    try:
+        a = await first.request(G1, ADMIN)
+        await first_epoch(a)
+        b = await second.request(G1, ADMIN)  # the same row: it waits for process a's lease
+        assert b.id == a.id
+        await asyncio.sleep(0.3)
+        assert (a.status, b.status) == (JobStatus.RUNNING, JobStatus.QUEUED)
+        assert await first.cancel(G1, ADMIN)
+        assert (await b.wait()).reason == "cancelled by an admin"  # as the database recorded it
+        assert b.status is JobStatus.CANCELLED
+    finally:
+        await first.close()
+        await second.close()
+    (row,) = await store.jobs.history(G1)
+    assert (row.state, row.holder, row.attempts) == (JobState.CANCELLED, "process-a", 1)
+
+
+async def test_a_process_schedules_and_resumes_only_the_guilds_it_owns(store, registry) -> None:
+    await add_names(store, G1)
+    await add_names(store, G2)
+    leftover, _ = await store.jobs.enqueue(G3, "admin", ADMIN)
+    only_g2 = await running(store, registry, owns=lambda guild: guild == G2)
+    try:
+        assert only_g2.queued_guilds() == []  # G3's job is not ours to resume
+        (job,) = await only_g2.scheduler.run_once()
+        assert job.guild_id == G2 and (await job.wait()).promoted
+    finally:
+        await only_g2.close()
+    assert await store.versions.list(G1) == [] and [j.id for j in await store.jobs.active()] == [leftover.id]
+
 
 
 async def test_the_server_s_strength_sets_the_recipe_and_the_tolerance(store, registry) -> None:

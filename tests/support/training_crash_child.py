@@ -1,22 +1,20 @@
-"""The process tests/test_training_crash.py kills: a fine-tune plus a stream of submissions.
+"""The process tests/services/test_training_crash.py kills: a fine-tune plus a stream of submissions.
 
-usage: python tests/support/training_crash_child.py DB MODELS_DIR GUILD MODE
+usage: python tests/support/training_crash_child.py DATABASE GUILD MODE
 
-MODE says where the process dies:
+DATABASE is an SQLite path or a ``postgresql://`` URL. MODE says where the process dies:
 
 ``train``
     a fine-tune that would run for hours; the parent SIGKILLs this process once an epoch has
     been reported.
-``write``
-    a tiny fine-tune that is promoted; the process SIGKILLs itself inside ``save_checkpoint``,
-    when the temp file is fully written and about to be fsynced (``os.fsync`` is wrapped), so
-    the temp file exists and the final file does not.
 ``commit``
-    the same, but it dies in ``TrainingService._commit``: the checkpoint is in place and the
-    database row is not committed.
+    a tiny fine-tune that is promoted; the process SIGKILLs itself *inside* the promotion's
+    transaction, when the version row and the checkpoint's bytes have been written and the
+    trained names are about to be marked, so nothing of it is committed.
 
 Meanwhile a task submits names to the guild and prints ``N <id> <name>`` only after each
-``submit`` returned (acknowledged). ``P <epoch>`` reports training progress.
+``submit`` returned (acknowledged). ``P <epoch>`` reports training progress, ``J <id>`` the job.
+Job leases last 2 s, so the parent's next fine-tune need not wait long for a dead child's.
 """
 from __future__ import annotations
 
@@ -28,6 +26,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import bot.services.store.versions as versions_module
 from bot.services.registry import ModelRegistry
 from bot.services.store import Store
 from bot.services.training.service import TrainingService
@@ -38,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.support.name_factory import letters  # noqa: E402
 
 FAST = TrainingSettings(min_names=5, min_new_names=5, schedule_minutes=0, base_val_samples=30,
-                        tolerance=10.0, train_config=TrainConfig(epochs=2, lr=2e-3, patience=2))
+                        tolerance=10.0, lease_seconds=2.0,
+                        train_config=TrainConfig(epochs=2, lr=2e-3, patience=2))
 SLOW = replace(FAST, train_config=TrainConfig(epochs=100_000, lr=2e-3, patience=100_000))
 
 
@@ -47,22 +47,12 @@ def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-class DiesBeforeCommit(TrainingService):
-    async def _commit(self, guild_id, path, **record):
-        print("C", path.name, flush=True)
+def die_inside_the_promotion() -> None:
+    async def mark_trained(tx, guild_id, names, version):
+        print("C", version, flush=True)
         die()
 
-
-def die_when_a_temp_file_is_fsynced() -> None:
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        if os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp"):
-            print("W", flush=True)
-            die()
-        real_fsync(fd)
-
-    os.fsync = fsync
+    versions_module._mark_trained = mark_trained
 
 
 async def submit_forever(store: Store, guild: int) -> None:
@@ -71,16 +61,16 @@ async def submit_forever(store: Store, guild: int) -> None:
         print("N", sub.id, sub.name, flush=True)
 
 
-async def main(db: str, models_dir: str, guild: int, mode: str) -> None:
-    store = await Store.open(db, daily_limit=None)
-    registry = ModelRegistry(store, Path(models_dir))
+async def main(database: str, guild: int, mode: str) -> None:
+    store = await Store.open(database, daily_limit=None)
+    registry = ModelRegistry(store)
     await registry.start()
-    cls = DiesBeforeCommit if mode == "commit" else TrainingService
-    service = cls(store, registry, SLOW if mode == "train" else FAST)
+    service = TrainingService(store, registry, SLOW if mode == "train" else FAST)
     await service.start()
-    if mode == "write":
-        die_when_a_temp_file_is_fsynced()
-    job = await service.request(guild, 1)
+    if mode == "commit":
+        die_inside_the_promotion()
+    job = service.job(guild) or await service.request(guild, 1)
+    print("J", job.id, flush=True)
     job.add_listener(lambda s: s.progress and print("P", s.progress.epoch, flush=True))
     submitter = asyncio.create_task(submit_forever(store, guild))
     outcome = await job.wait()
@@ -89,4 +79,4 @@ async def main(db: str, models_dir: str, guild: int, mode: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3]))

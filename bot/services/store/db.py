@@ -1,129 +1,110 @@
-"""The SQLite connection every part of the store shares: opening, migrating, transactions.
+"""What every part of the store relies on, whichever database is behind it.
 
-One SQLite file, one :mod:`aiosqlite` connection. aiosqlite runs every statement on its own
-thread, so the event loop never waits for the disk; an :class:`asyncio.Lock` around every
-operation serialises them, which gives two guarantees cheaply: writes never interleave, and a
-read never sees another coroutine's transaction before it commits (on a shared connection it
-otherwise would).
+The parts (submissions, versions, settings, audit, jobs) write their SQL once, in the subset
+SQLite and PostgreSQL share: ``?`` (or ``:name``) placeholders, ``INSERT ... RETURNING``,
+``ON CONFLICT``, partial indexes. A :class:`Database` runs it:
 
-Durability
-    The database runs in WAL mode with ``synchronous=FULL`` by default. In WAL mode NORMAL
-    already survives a crash of the *process* (kill -9 included): a committed transaction is in
-    the WAL file in the OS page cache, and the kernel writes it out. Only a power loss or kernel
-    panic can lose the last transactions. FULL also fsyncs the WAL at every commit, so a
-    submission we acknowledged survives a power cut too. Acknowledging a name to a member is a
-    promise, and ``benchmarks/bench_store.py`` measures FULL well above the submissions/s target
-    (README), so FULL is the default; ``synchronous="NORMAL"`` remains available for disks where
-    fsync is slow.
+* :class:`~bot.services.store.sqlite.SQLiteDatabase`: one aiosqlite connection, WAL,
+  ``synchronous=FULL``, an asyncio lock around every operation, ``BEGIN IMMEDIATE``.
+* :class:`~bot.services.store.postgres.PostgresDatabase`: an asyncpg pool; placeholders become
+  ``$n``; a transaction may take an advisory lock on a key (see below).
 
-Time
-    Every timestamp is unix seconds as a float (UTC by definition), taken from an injectable
-    ``clock`` so tests can move time.
+What differs, the database says: the value ``LIMIT`` takes for "no limit" (:func:`limit_value`),
+the schema (each backend has its own migrations, at the same version numbers), the drivers'
+errors (both translated into the exceptions below) and, for a copy that keeps ids, moving an
+identity sequence past them (:meth:`Database.sync_identity`).
+
+Locks
+    A transaction names what it must not interleave with (``lock=lock_key("guild", id)``).
+    SQLite ignores the key: ``BEGIN IMMEDIATE`` already takes the one write lock of the file.
+    PostgreSQL takes ``pg_advisory_xact_lock(key)`` first, so two transactions about the same
+    guild (or the same member's daily limit) run one after the other, in any process of a
+    cluster, and read-then-write logic stays as simple as on SQLite; unrelated guilds do not wait.
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
+import abc
+import hashlib
 import math
-import sqlite3
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Literal, Mapping
+from typing import Any, AsyncContextManager, Callable, Iterable, Mapping, Protocol, Sequence
 
-import aiosqlite
+from bot.errors import DatabaseUnavailable, StorageError
+from bot.services.store.target import DatabaseTarget, as_target
 
-from bot.errors import SchemaTooNew, StorageError
-from bot.services.store.migrations import MIGRATIONS, SCHEMA_VERSION, split_statements
+Params = Mapping[str, Any] | Sequence[Any]
+Locks = int | Sequence[int] | None
+Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name and by position
 
-log = logging.getLogger(__name__)
-
-BUSY_TIMEOUT_MS = 5000
-Synchronous = Literal["NORMAL", "FULL"]
-Row = sqlite3.Row
+__all__ = ["Database", "DatabaseUnavailable", "ForeignKeyViolation", "IntegrityViolation", "Params", "Row",
+           "Tx", "UniqueViolation", "limit_value", "lock_key", "lock_keys", "open_database", "real"]
 
 
-class Database:
-    """One open SQLite file: a lock, transactions and reads. Create with ``await Database.open``."""
+class IntegrityViolation(Exception):
+    """A constraint refused a write (the driver's own exception is the ``__cause__``)."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path, clock: Callable[[], float]) -> None:
-        self._db = db
-        self.lock = asyncio.Lock()
-        self._closed = False
-        self.path = path
+
+class UniqueViolation(IntegrityViolation):
+    """A UNIQUE or PRIMARY KEY constraint refused a write."""
+
+
+class ForeignKeyViolation(IntegrityViolation):
+    """A FOREIGN KEY constraint refused a write."""
+
+
+class Tx(Protocol):
+    """The statements of one open transaction (what ``Database.transaction()`` yields)."""
+
+    async def fetch(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def execute(self, sql: str, params: Params = ()) -> None: ...
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+
+class Database(abc.ABC):
+    """One open database. Create with :func:`open_database` (or ``Store.open``)."""
+
+    backend: str
+    no_limit: int | None  # what LIMIT takes to mean "no limit" on this backend
+
+    def __init__(self, target: DatabaseTarget, clock: Callable[[], float]) -> None:
+        self.target = target
         self._clock = clock
+        self._closed = False
 
-    @classmethod
-    async def open(cls, path: str | Path, *, synchronous: Synchronous = "FULL",
-                   clock: Callable[[], float] = time.time) -> "Database":
-        """Open (creating if needed) the database at ``path`` and bring its schema up to date.
+    @abc.abstractmethod
+    async def fetch(self, sql: str, params: Params = ()) -> list[Row]:
+        """One read, outside any transaction; it never sees another coroutine's uncommitted writes."""
 
-        Raises :class:`SchemaTooNew` for a database written by a newer DinoBot, without
-        touching it.
-        """
-        if synchronous not in ("NORMAL", "FULL"):
-            raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            db.row_factory = sqlite3.Row
-            await _configure(db, path, synchronous)
-            await _migrate(db)
-        except BaseException:
-            await db.close()
-            raise
-        log.info("opened %s (schema v%d, synchronous=%s)", path, SCHEMA_VERSION, synchronous)
-        return cls(db, path, clock)
+    @abc.abstractmethod
+    def transaction(self, lock: Locks = None) -> AsyncContextManager[Tx]:
+        """``async with db.transaction(lock=...) as tx``: commit at the end, roll back on any error.
+
+        ``lock``: one key or several (taken in ascending order, so two transactions wanting the
+        same keys can never wait for each other in a circle)."""
+
+    @abc.abstractmethod
+    async def write_one(self, sql: str, params: Params = (), lock: int | None = None) -> list[Row]:
+        """Run one writing statement as its own transaction; return its rows once it is committed."""
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int:
+        """The migration the database is at."""
+
+    @abc.abstractmethod
+    async def _close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def sync_identity(self, tx: Tx, table: str) -> None:
+        """After rows were inserted with explicit ids: make the next generated id follow them."""
 
     async def close(self) -> None:
-        """Wait for the operation in progress, then close; closing twice is harmless."""
-        async with self.lock:
-            if self._closed:
-                return
+        """Wait for work in progress, then close; closing twice is harmless."""
+        if not self._closed:
             self._closed = True
-            await self._db.close()
-        log.info("closed %s", self.path)
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Hold the lock for one ``BEGIN IMMEDIATE`` ... ``COMMIT``; roll back on any error.
-
-        IMMEDIATE takes SQLite's write lock at the start, so another process cannot slip a
-        write between our reads and writes, and busy_timeout (not a late SQLITE_BUSY at
-        commit) handles contention. The rollback is shielded: if the caller is cancelled, the
-        statements already queued on aiosqlite's thread still run, and the rollback queued
-        after them undoes them before the next operation can start.
-        """
-        async with self.lock:
-            self.check_open()
-            try:
-                # Inside the try: a cancel while BEGIN is queued must still queue a ROLLBACK.
-                await self._db.execute("BEGIN IMMEDIATE")
-                yield self._db
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await asyncio.shield(self.rollback())
-                raise
-
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The raw connection under the lock, for a statement SQLite commits on its own."""
-        async with self.lock:
-            self.check_open()
-            yield self._db
-
-    async def rollback(self) -> None:
-        try:
-            await self._db.execute("ROLLBACK")
-        except sqlite3.OperationalError as exc:  # the COMMIT went through before a cancel
-            log.debug("rollback after failed operation: %s", exc)
-
-    async def fetch(self, sql: str, params: Mapping[str, Any] | tuple = ()) -> list[sqlite3.Row]:
-        """Run one read under the lock, so it never sees another coroutine's open transaction."""
-        async with self.lock:
-            self.check_open()
-            return list(await self._db.execute_fetchall(sql, params))
+            await self._close()
 
     def check_open(self) -> None:
         if self._closed:
@@ -133,69 +114,44 @@ class Database:
         return float(self._clock())
 
 
-# ---------------------------------------------------------------------- opening and migrating
+async def open_database(target: "str | Path | DatabaseTarget", *, synchronous: str = "FULL",
+                        clock: Callable[[], float] = time.time, pool_size: int = 10) -> Database:
+    """Open (creating or migrating as needed) the database ``target`` names.
 
-
-async def _configure(db: aiosqlite.Connection, path: Path, synchronous: Synchronous) -> None:
-    """Per-connection settings, after making sure the file is not from a newer DinoBot.
-
-    The version check comes first so that a newer database is refused untouched (switching it
-    to WAL would already be a change).
+    Raises :class:`~bot.errors.SchemaTooNew` for a database from a newer DinoBot (untouched),
+    :class:`DatabaseUnavailable` when PostgreSQL cannot be reached, and :class:`StorageError`
+    with the reason when it refuses us (login, missing database).
     """
-    await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
-    found = await _user_version(db)
-    if found > SCHEMA_VERSION:
-        raise SchemaTooNew(str(path), found, SCHEMA_VERSION)
-    rows = await db.execute_fetchall("PRAGMA journal_mode = WAL")
-    mode = str(rows[0][0]).lower()
-    if mode != "wal":
-        raise StorageError(f"{path}: SQLite refused WAL mode (got {mode!r}); use a local disk")
-    # PRAGMA takes no bound parameters; both values are checked constants.
-    await db.execute(f"PRAGMA synchronous = {synchronous}")
-    await db.execute("PRAGMA foreign_keys = ON")
+    target = as_target(target)
+    if target.backend == "postgresql":
+        from bot.services.store.postgres import PostgresDatabase
+
+        return await PostgresDatabase.open(target, clock=clock, pool_size=pool_size)
+    from bot.services.store.sqlite import SQLiteDatabase
+
+    return await SQLiteDatabase.open(target, synchronous=synchronous, clock=clock)
 
 
-async def _user_version(db: aiosqlite.Connection) -> int:
-    rows = await db.execute_fetchall("PRAGMA user_version")
-    return int(rows[0][0])
+def lock_key(*parts: object) -> int:
+    """A signed 64-bit key for ``pg_advisory_xact_lock`` naming, e.g., ``("guild", 123)``.
 
-
-async def _migrate(db: aiosqlite.Connection) -> None:
-    """Apply the missing migrations, each with its ``user_version`` bump in one transaction.
-
-    The version is re-read inside the write lock, so two processes opening the same file
-    at once cannot both apply a migration.
+    Hashed, so keys of different kinds never meet by construction; a collision would only
+    make two unrelated writes wait for each other, never break one.
     """
-    for target, script in enumerate(MIGRATIONS, start=1):
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            current = await _user_version(db)
-            if current >= target:
-                await db.execute("ROLLBACK")
-                continue
-            for statement in split_statements(script):
-                await db.execute(statement)
-            await db.execute(f"PRAGMA user_version = {int(target):d}")
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
-        log.info("migrated database schema from v%d to v%d", target - 1, target)
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
-# ---------------------------------------------------------------------- helpers for the parts
+def lock_keys(lock: Locks) -> list[int]:
+    """The keys of ``lock`` in the order a transaction takes them (ascending, no repeats)."""
+    if lock is None:
+        return []
+    return sorted({lock} if isinstance(lock, int) else set(lock))
 
 
-def is_unique_violation(exc: sqlite3.IntegrityError) -> bool:
-    code = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
-    if code is not None:
-        return code in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
-    return "UNIQUE constraint failed" in str(exc)
-
-
-def sql_limit(limit: int | None) -> int:
-    """SQLite's LIMIT -1 means no limit."""
-    return -1 if limit is None else max(0, int(limit))
+def limit_value(db: Database, limit: int | None) -> int | None:
+    """``limit`` for a bound ``LIMIT ?``: None means no limit (-1 on SQLite, NULL on PostgreSQL)."""
+    return db.no_limit if limit is None else max(0, int(limit))
 
 
 def real(value: float | None) -> float | None:
@@ -204,3 +160,4 @@ def real(value: float | None) -> float | None:
         return None
     value = float(value)
     return None if math.isnan(value) else value
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bot.errors import AlreadyKept, KnownDinosaur, NotKeepable
 from bot.services.records import FavouriteName, Kept, Status
-from bot.services.store.db import Database, sql_limit
+from bot.services.store.db import Database, limit_value, lock_key
 from bot.services.store.submissions import _COLUMNS, SubmissionStore, _submission
 from model.vocab import normalize_name
 
@@ -49,23 +49,26 @@ class KeepStore:
         if name in self._names.known_names:
             raise KnownDinosaur(name)
         now = self._db.now()
-        async with self._db.transaction() as db:
-            rows = await db.execute_fetchall(_SUBMISSION_SQL, (guild_id, name))
+        # The guild's lock: two first keeps of one name take turns (the second becomes a vote);
+        # the member's: the daily limit, as in submit().
+        locks = (lock_key("guild", guild_id), lock_key("member", guild_id, member_id))
+        async with self._db.transaction(locks) as tx:
+            rows = await tx.fetch(_SUBMISSION_SQL, (guild_id, name))
             if rows:
                 sub = _submission(rows[0])
                 if sub.status in (Status.REJECTED, Status.REMOVED):
                     raise NotKeepable(name, sub.status.value)
-                mine = await db.execute_fetchall(
+                mine = await tx.fetch(
                     "SELECT id FROM keeps WHERE guild_id = ? AND name = ? AND member_id = ?",
                     (guild_id, name, member_id))
                 if mine:
                     raise AlreadyKept(name)
             else:
-                sub = await self._names.insert_within(db, guild_id, member_id, name, now)
-            await db.execute(
+                sub = await self._names.insert_within(tx, guild_id, member_id, name, now)
+            await tx.execute(
                 "INSERT INTO keeps (guild_id, name, member_id, created_at) VALUES (?, ?, ?, ?)",
                 (guild_id, name, member_id, now))
-            votes = await db.execute_fetchall(
+            votes = await tx.fetch(
                 "SELECT member_id, created_at FROM keeps WHERE guild_id = ? AND name = ? ORDER BY id",
                 (guild_id, name))
         self._names.remember(guild_id, name)
@@ -80,6 +83,6 @@ class KeepStore:
 
     async def top(self, guild_id: int, limit: int | None = 10) -> list[FavouriteName]:
         """The guild's favourite approved names: most keeps first, with the first keeper."""
-        rows = await self._db.fetch(_TOP_SQL, (guild_id, sql_limit(limit)))
+        rows = await self._db.fetch(_TOP_SQL, (guild_id, limit_value(self._db, limit)))
         return [FavouriteName(r["name"], r["keeps"], r["first_by"], r["first_at"]) for r in rows]
 

@@ -1,4 +1,4 @@
-"""The database schema as a list of forward migrations.
+"""The SQLite schema as a list of forward migrations (PostgreSQL's are in ``pg_migrations``).
 
 ``MIGRATIONS[i]`` takes a database from ``PRAGMA user_version`` *i* to *i + 1*. The list is
 append-only: a released migration is never edited, because databases in the wild have already
@@ -129,7 +129,43 @@ CREATE TABLE served_versions (
 );
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
+
+# v6: what a cluster of bot processes needs. A promoted model's checkpoint bytes live next to
+# its version row, so any process can serve any server and a promotion is one transaction
+# (the row, the bytes, the names it trained on, the job that made it). Training jobs are rows:
+# "at most one fine-tune per server at a time, cluster-wide" is the partial unique index plus
+# a lease (holder, lease_expires_at) that a crashed process stops renewing.
+_V6 = """
+CREATE TABLE model_checkpoints (
+    guild_id INTEGER NOT NULL,
+    version  INTEGER NOT NULL,
+    data     BLOB NOT NULL CHECK (length(data) > 0),
+    sha256   TEXT NOT NULL CHECK (length(sha256) = 64),
+    PRIMARY KEY (guild_id, version),
+    FOREIGN KEY (guild_id, version) REFERENCES model_versions (guild_id, version)
+);
+
+CREATE TABLE training_jobs (
+    id               INTEGER PRIMARY KEY,
+    guild_id         INTEGER NOT NULL,
+    trigger          TEXT NOT NULL CHECK (trigger IN ('schedule', 'admin')),
+    requested_by     INTEGER,
+    requested_at     REAL NOT NULL,
+    state            TEXT NOT NULL
+                     CHECK (state IN ('queued', 'running', 'done', 'cancelled', 'failed')),
+    holder           TEXT,
+    lease_expires_at REAL,
+    attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    finished_at      REAL,
+    reason           TEXT NOT NULL DEFAULT '',
+    version          INTEGER,
+    FOREIGN KEY (guild_id, version) REFERENCES model_versions (guild_id, version)
+);
+CREATE UNIQUE INDEX training_jobs_one_active ON training_jobs (guild_id)
+    WHERE state IN ('queued', 'running');
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot.errors import NotFound
 from bot.services.records import ServedChoice
 from bot.services.store.audit import insert_audit
-from bot.services.store.db import Database
+from bot.services.store.db import Database, lock_key
 
 _NEWEST_PROMOTED_SQL = "SELECT max(version) FROM model_versions WHERE guild_id = ? AND status = 'promoted'"
 
@@ -42,17 +42,17 @@ class ServingStore:
         :class:`NotFound` or ``ValueError``); whether its checkpoint loads is the registry's
         business, before it calls this.
         """
-        async with self._db.transaction() as db:
+        async with self._db.transaction(lock_key("guild", guild_id)) as tx:
             if version is not None:
-                rows = await db.execute_fetchall(
+                rows = await tx.fetch(
                     "SELECT status FROM model_versions WHERE guild_id = ? AND version = ?", (guild_id, version))
                 if not rows:
                     raise NotFound(f"Model version {version}")
                 if rows[0]["status"] != "promoted":
                     raise ValueError(f"version {version} was {rows[0]['status']}, not promoted")
-            newest = (await db.execute_fetchall(_NEWEST_PROMOTED_SQL, (guild_id,)))[0][0]
+            newest = (await tx.fetch(_NEWEST_PROMOTED_SQL, (guild_id,)))[0][0]
             now = self._db.now()
-            await db.execute(
+            await tx.execute(
                 "INSERT INTO served_versions (guild_id, version, newest_then, chosen_by, chosen_at)"
                 " VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (guild_id) DO UPDATE SET version = excluded.version,"
@@ -60,5 +60,5 @@ class ServingStore:
                 " chosen_at = excluded.chosen_at",
                 (guild_id, version, newest, actor_id, now))
             details = {"version": version, "was_serving": was_serving, "newest": newest}
-            await insert_audit(db, guild_id, actor_id, "model.use", details, now)
+            await insert_audit(tx, guild_id, actor_id, "model.use", details, now)
         return ServedChoice(guild_id, version, newest, actor_id, now)

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 from bot.services.records import GuildSettings
 from bot.services.store.audit import insert_audit
-from bot.services.store.db import Database
+from bot.services.store.db import Database, lock_key
 
 SETTINGS_FIELDS = tuple(f.name for f in fields(GuildSettings) if f.name != "guild_id")
 STRENGTH_CHOICES = ("subtle", "normal", "strong")
@@ -32,16 +32,16 @@ class SettingsStore:
         ``{field: {"from": old, "to": new}}``). Unknown fields or values raise ``ValueError``.
         """
         wanted = {k: _checked(k, v) for k, v in changes.items()}
-        async with self._db.transaction() as db:
-            old = _settings(guild_id, await db.execute_fetchall(_SELECT, (guild_id,)))
+        async with self._db.transaction(lock_key("guild", guild_id)) as tx:
+            old = _settings(guild_id, await tx.fetch(_SELECT, (guild_id,)))
             diff = {k: {"from": getattr(old, k), "to": v} for k, v in wanted.items() if getattr(old, k) != v}
             if not diff:
                 return old
             new = GuildSettings(guild_id, **{**{k: getattr(old, k) for k in SETTINGS_FIELDS}, **wanted})
             now = self._db.now()
             values = [_stored(getattr(new, k)) for k in SETTINGS_FIELDS]
-            await db.execute(_UPSERT, (guild_id, *values, actor_id, now))
-            await insert_audit(db, guild_id, actor_id, "settings.update", diff, now)
+            await tx.execute(_UPSERT, (guild_id, *values, actor_id, now))
+            await insert_audit(tx, guild_id, actor_id, "settings.update", diff, now)
         return new
 
 

@@ -7,16 +7,14 @@ can submit 2 x limit names around midnight, and the error says exactly when the 
 """
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 from dataclasses import dataclass
 from typing import Iterable, KeysView
 
-import aiosqlite
-
-from bot.errors import DailyLimitReached, DuplicateName, KnownDinosaur, NotFound, StorageError
+from bot.errors import DailyLimitReached, DuplicateName, KnownDinosaur, NotFound
 from bot.services.records import Status, Submission
 from bot.services.store.audit import insert_audit
-from bot.services.store.db import Database, is_unique_violation, sql_limit
+from bot.services.store.db import Database, Row, Tx, UniqueViolation, limit_value, lock_key
 from model.errors import InvalidName
 from model.vocab import normalize_name, normalize_prefix
 
@@ -58,19 +56,17 @@ class SubmissionStore:
         self._db = db
         self.daily_limit = daily_limit
         self.known_names = frozenset(n.strip().lower() for n in known_names)
-        # guild -> every name ever submitted there (a dict used as an insertion-ordered set, so
-        # submitted() can hand out its keys() view); filled on first use, then kept current by
-        # submit() under the same lock, so /dinoname's avoid-set costs no query per request.
-        self._submitted: dict[int, dict[str, None]] = {}
+        # guild -> every name ever submitted there, so /dinoname's avoid-set costs no query per
+        # request. The entry exists *before* its query runs and submit() adds every committed
+        # name to an existing entry, so a name committed while the query runs is never missed.
+        self._submitted: dict[int, _NameCache] = {}
 
     async def submit(self, guild_id: int, user_id: int, raw_name: str) -> Submission:
         """Store a member's name for a guild and return it once committed.
 
-        The whole write is one ``INSERT ... SELECT ... RETURNING`` statement run outside any
-        explicit transaction, so SQLite runs it as its own transaction and commits it (fsync
-        included, under FULL) before the statement reports done. The limit check is part of that
-        statement, so it cannot race another write, and a submit costs one round trip to the
-        database thread instead of three (BEGIN, INSERT, COMMIT).
+        The whole write is one ``INSERT ... SELECT ... RETURNING`` statement run as its own
+        transaction (``Database.write_one``), and this returns only after that commit. The
+        limit check is part of the statement, so it cannot race another write of the member.
 
         The status is ``pending`` if the guild requires review, else ``approved``. Every stored
         submission counts towards the member's limit whatever its status becomes, so rejected
@@ -87,45 +83,40 @@ class SubmissionStore:
         params = {"guild": guild_id, "name": name, "user": user_id, "now": now,
                   "since": now - DAY_SECONDS, "limit": limit}
         try:
-            async with self._db.connection() as db:
-                rows = await db.execute_fetchall(_SUBMIT_SQL, params)
-                if db.in_transaction:  # would mean the insert is not committed yet
-                    await self._db.rollback()
-                    raise StorageError("a submission was left uncommitted; nothing was saved")
-                if not rows:
-                    raise await self._limit_error(db, guild_id, user_id, now)
-                if guild_id in self._submitted:
-                    self._submitted[guild_id][name] = None
-        except sqlite3.IntegrityError as exc:
-            if is_unique_violation(exc):
-                raise DuplicateName(name) from None
-            raise
+            # The lock makes one member's submissions take turns (on PostgreSQL; SQLite has
+            # one writer anyway), so two at once cannot both pass the limit check.
+            rows = await self._db.write_one(_SUBMIT_SQL, params, lock=lock_key("member", guild_id, user_id))
+        except UniqueViolation:
+            raise DuplicateName(name) from None
+        if not rows:
+            raise await self._limit_error(self._db, guild_id, user_id, now)
+        self.remember(guild_id, name)
         (row,) = rows
         return Submission(row["id"], guild_id, name, user_id, now, Status(row["status"]))
 
-    async def insert_within(self, db: aiosqlite.Connection, guild_id: int, user_id: int, name: str,
-                            now: float) -> Submission:
+    async def insert_within(self, tx: Tx, guild_id: int, user_id: int, name: str, now: float) -> Submission:
         """:meth:`submit`'s insert (daily limit, review status) inside the caller's transaction.
 
         For a write that adds a name together with rows of its own (a kept name and its first
-        keep). ``name`` must already be normalised and checked against the known dinosaurs;
+        keep); the transaction must hold ``lock_key("member", guild_id, user_id)`` as submit()
+        does. ``name`` must already be normalised and checked against the known dinosaurs;
         raises :class:`DailyLimitReached`. Call :meth:`remember` after the commit.
         """
         limit = -1 if self.daily_limit is None else self.daily_limit
         params = {"guild": guild_id, "name": name, "user": user_id, "now": now,
                   "since": now - DAY_SECONDS, "limit": limit}
-        rows = await db.execute_fetchall(_SUBMIT_SQL, params)
+        rows = await tx.fetch(_SUBMIT_SQL, params)
         if not rows:
-            raise await self._limit_error(db, guild_id, user_id, now)
+            raise await self._limit_error(tx, guild_id, user_id, now)  # the lock is held: read in tx
         (row,) = rows
         return Submission(row["id"], guild_id, name, user_id, now, Status(row["status"]))
 
     def remember(self, guild_id: int, name: str) -> None:
         """Add a name committed by another part of the store to the in-memory avoid-set."""
-        if guild_id in self._submitted:
-            self._submitted[guild_id][name] = None
+        if (cache := self._submitted.get(guild_id)) is not None:
+            cache.names[name] = None
 
-    async def _limit_error(self, db: aiosqlite.Connection, guild_id: int, user_id: int,
+    async def _limit_error(self, reader: Database | Tx, guild_id: int, user_id: int,
                            now: float) -> DailyLimitReached:
         """Say when the member's count in the window drops below the limit again.
 
@@ -133,7 +124,7 @@ class SubmissionStore:
         the oldest, unless the limit was lowered since they submitted.
         """
         assert self.daily_limit is not None
-        rows = await db.execute_fetchall(
+        rows = await reader.fetch(
             "SELECT created_at FROM submissions WHERE guild_id = ? AND submitter_id = ?"
             " AND created_at > ? ORDER BY created_at",
             (guild_id, user_id, now - DAY_SECONDS),
@@ -158,7 +149,7 @@ class SubmissionStore:
         where, params = _status_filter(guild_id, status)
         rows = await self._db.fetch(
             f"SELECT {_COLUMNS} FROM submissions WHERE {where} ORDER BY name LIMIT ? OFFSET ?",
-            (*params, sql_limit(limit), offset))
+            (*params, limit_value(self._db, limit), offset))
         return [_submission(r) for r in rows]
 
     async def export(self, guild_id: int, status: Status | str | None = None) -> str:
@@ -191,7 +182,7 @@ class SubmissionStore:
         where, params = _status_filter(guild_id, status)
         rows = await self._db.fetch(
             f"SELECT {_COLUMNS} FROM submissions WHERE {where} ORDER BY id DESC LIMIT ?",
-            (*params, sql_limit(limit)))
+            (*params, limit_value(self._db, limit)))
         return [_submission(r) for r in rows]
 
     async def starting_with(self, guild_id: int, prefix: str, limit: int = 25) -> list[str]:
@@ -206,7 +197,7 @@ class SubmissionStore:
             return []
         rows = await self._db.fetch(
             "SELECT name FROM submissions WHERE guild_id = ? AND status <> 'removed' AND name LIKE ?"
-            " ORDER BY name LIMIT ?", (guild_id, start + "%", sql_limit(limit)))
+            " ORDER BY name LIMIT ?", (guild_id, start + "%", limit_value(self._db, limit)))
         return [r["name"] for r in rows]
 
     async def count(self, guild_id: int, status: Status | str | None = None) -> int:
@@ -219,7 +210,7 @@ class SubmissionStore:
         """The review queue: pending submissions, oldest first."""
         rows = await self._db.fetch(
             f"SELECT {_COLUMNS} FROM submissions WHERE guild_id = ? AND status = 'pending'"
-            " ORDER BY id LIMIT ?", (guild_id, sql_limit(limit)))
+            " ORDER BY id LIMIT ?", (guild_id, limit_value(self._db, limit)))
         return [_submission(r) for r in rows]
 
     async def set_status(self, guild_id: int, name_or_id: int | str, status: Status | str,
@@ -236,8 +227,8 @@ class SubmissionStore:
         new = Status(status)
         expected = None if only_from is None else Status(only_from)
         column, key = _lookup(name_or_id)
-        async with self._db.transaction() as db:
-            rows = await db.execute_fetchall(
+        async with self._db.transaction(lock_key("guild", guild_id)) as tx:
+            rows = await tx.fetch(
                 f"SELECT {_COLUMNS} FROM submissions WHERE guild_id = ? AND {column} = ?",
                 (guild_id, key))
             if not rows:
@@ -246,11 +237,11 @@ class SubmissionStore:
             if old.status is new or (expected is not None and old.status is not expected):
                 return old
             now = self._db.now()
-            await db.execute(
+            await tx.execute(
                 "UPDATE submissions SET status = ?, status_changed_by = ?, status_changed_at = ?"
                 " WHERE id = ?", (new.value, actor_id, now, old.id))
             details = {"id": old.id, "name": old.name, "from": old.status.value, "to": new.value}
-            await insert_audit(db, guild_id, actor_id, f"submission.{new.value}", details, now)
+            await insert_audit(tx, guild_id, actor_id, f"submission.{new.value}", details, now)
         return Submission(old.id, guild_id, old.name, old.submitter_id, old.created_at, new,
                           actor_id, now, old.first_trained_version)
 
@@ -271,13 +262,13 @@ class SubmissionStore:
         names, read with two bounded queries, never the whole list.
         """
         recent = max(0, min(recent, limit))
-        async with self._db.connection() as db:
-            newest = await db.execute_fetchall(
+        async with self._db.transaction() as tx:  # one snapshot for both reads
+            newest = await tx.fetch(
                 "SELECT id, name, first_trained_version IS NULL AS new FROM submissions"
                 " WHERE guild_id = ? AND status = 'approved'"
                 " ORDER BY first_trained_version IS NOT NULL, id DESC LIMIT ?", (guild_id, recent))
             chosen = {row["id"]: row for row in newest}
-            drawn = await db.execute_fetchall(
+            drawn = await tx.fetch(
                 "SELECT id, name, first_trained_version IS NULL AS new FROM submissions"
                 " WHERE guild_id = ? AND status = 'approved' ORDER BY random() LIMIT ?",
                 (guild_id, limit))  # over-drawn by up to `recent`: those already chosen are skipped
@@ -286,28 +277,37 @@ class SubmissionStore:
                 break
             chosen.setdefault(row["id"], row)
         rows = sorted(chosen.values(), key=lambda row: row["name"])
-        return TrainingSample(tuple(row["name"] for row in rows), sum(row["new"] for row in rows))
+        return TrainingSample(tuple(row["name"] for row in rows), sum(bool(row["new"]) for row in rows))
 
     async def submitted(self, guild_id: int) -> KeysView[str]:
         """Every name ever submitted in a guild, whatever its status: what generation avoids.
 
         A live, read-only view of the guild's set, shared by every caller rather than copied
-        (a copy per ``/dinoname`` cost milliseconds in a server with 100 000 names): it grows
-        as names are submitted, and offers ``in``, ``len`` and iteration but no way to change
-        it. Rows are never deleted, so the set only grows. It is filled on the first call under
-        the lock that submit() also holds; afterwards submit() adds to it under that lock and
-        reads need no lock. Another thread may test ``name in view`` (the GIL makes that safe)
+        (a copy per ``/dinoname`` cost milliseconds in a server with 100 000 names): it grows as
+        names are submitted, and offers ``in``, ``len`` and iteration but no way to change it.
+        Rows are never deleted, so the set only grows. A server belongs to one process of a
+        cluster (its shard's), and that process is the one submitting to it; after a restart the
+        set is read afresh. Another thread may test ``name in view`` (the GIL makes that safe)
         but must not iterate it, since the event loop may add a name meanwhile.
         """
-        names = self._submitted.get(guild_id)
-        if names is None:
-            async with self._db.connection() as db:
-                names = self._submitted.get(guild_id)
-                if names is None:
-                    rows = await db.execute_fetchall(
-                        "SELECT name FROM submissions WHERE guild_id = ?", (guild_id,))
-                    names = self._submitted[guild_id] = dict.fromkeys(r["name"] for r in rows)
-        return names.keys()
+        while True:
+            cache = self._submitted.get(guild_id)
+            if cache is None:
+                return await self._load_submitted(guild_id)
+            if await asyncio.shield(cache.loaded):  # False: that read failed; try it ourselves
+                return cache.names.keys()
+
+    async def _load_submitted(self, guild_id: int) -> KeysView[str]:
+        cache = self._submitted[guild_id] = _NameCache()
+        try:
+            rows = await self._db.fetch("SELECT name FROM submissions WHERE guild_id = ?", (guild_id,))
+        except BaseException:
+            del self._submitted[guild_id]
+            cache.loaded.set_result(False)
+            raise
+        cache.names.update(dict.fromkeys(r["name"] for r in rows))
+        cache.loaded.set_result(True)
+        return cache.names.keys()
 
     async def count_new(self, guild_id: int) -> int:
         """Approved names no model version of this guild has trained on yet."""
@@ -332,7 +332,15 @@ class SubmissionStore:
         return {r["guild_id"]: r["n"] for r in rows}
 
 
-def _submission(row: sqlite3.Row) -> Submission:
+class _NameCache:
+    """One guild's submitted names, and whether its first read finished."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, None] = {}  # an insertion-ordered set whose keys() view is shared
+        self.loaded: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+
+def _submission(row: Row) -> Submission:
     return Submission(row["id"], row["guild_id"], row["name"], row["submitter_id"], row["created_at"],
                       Status(row["status"]), row["status_changed_by"], row["status_changed_at"],
                       row["first_trained_version"])

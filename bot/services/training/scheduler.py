@@ -1,6 +1,9 @@
 """The periodic scheduler: every ``schedule_minutes``, fine-tune the servers that have enough new
 names.
 
+Only servers this process owns (on its shards) are considered, so in a cluster each server is
+scheduled by exactly one process; the job row in the database still guards against two. Each
+tick also resumes the process's unfinished jobs (a run whose lease was lost to an outage).
 A server whose last attempt was discarded is left alone until it has ``min_new_names`` more
 approved names, so a server whose names never help is not retrained every tick. A server whose
 fine-tune *failed* is retried with backoff: after ``retry_minutes``, then twice that after each
@@ -81,6 +84,8 @@ class Scheduler:
         jobs = []
         now = service.now()
         for guild_id in due:
+            if not service.owns(guild_id):
+                continue
             failure = self._failures.get(guild_id)
             if failure is not None and now < failure.retry_at:
                 continue
@@ -106,6 +111,7 @@ class Scheduler:
         while True:
             await asyncio.sleep(interval)
             try:
+                await self.service.resume()
                 jobs = await self.run_once()
             except Exception:  # the next tick may well work; never let the loop die
                 log.exception("scheduled fine-tune check failed")

@@ -5,39 +5,44 @@ data on the event loop (database reads), runs the fine-tune in the service's own
 thread (``ThreadPoolExecutor(max_workers=1)``), and judges and promotes the result back on the
 loop. Progress crosses from the thread with ``loop.call_soon_threadsafe``.
 
-Promotion order makes a crash at any point harmless:
+Jobs are rows in the database (:mod:`bot.services.store.jobs`): a request queues one, and the
+worker runs it only once it holds the row's lease, which it keeps renewing
+(:mod:`bot.services.training.lease`). So a fine-tune runs at most once in a whole cluster, and
+a job whose process was killed runs again, after its lease expires, when its server's process
+is back (:meth:`TrainingService.resume` at start-up and on every scheduler tick). A clean
+shutdown cancels the jobs, as an admin's Cancel would.
 
-1. write ``<models_dir>/<guild>/v<N>.npz`` atomically (temp file, fsync, ``os.replace``);
-2. commit the version row, which also marks the names as trained, in one transaction;
-3. swap the model in memory.
+Promotion is one transaction: the version row, the checkpoint's bytes, the names it trained on
+and the job's completion, the latter only if this process still holds the lease. Then the model
+is swapped in memory. A crash before the commit leaves nothing behind (no file, no row); after
+it, a restart serves what the database says. The checkpoint is serialised in the training
+thread, so the loop never spends time on it.
 
 The row marks every name of the fine-tune's data as trained by that version, held-out ones
 included: they were used (to validate), and otherwise they would stay "new" for ever and keep
 triggering the scheduler. A discarded version marks nothing, so its names stay new.
 
-Dying before 2 leaves a checkpoint no row refers to; the registry removes it at start-up
-(and the next fine-tune would reuse its number anyway). Dying before 3 is nothing: a restart
-serves what the database says.
-
 The periodic scheduler (:mod:`bot.services.training.scheduler`) asks for fine-tunes of servers
-with enough untrained names.
+with enough untrained names, among the servers this process owns (its shards').
 """
 from __future__ import annotations
 
 import asyncio
 import errno
-import itertools
+import functools
 import logging
+import os
 import secrets
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 from typing import Callable, Sequence
 
-from bot.errors import DinoBotError
+from bot.errors import DinoBotError, StorageError
 from bot.services.registry import ModelRegistry, ServedModel
-from bot.services.store import Status, Store, Trigger, VersionStatus
+from bot.services.store import JobRecord, JobState, Lease, Status, Store, Trigger, VersionStatus
+from bot.services.training import lease as leases
 from bot.services.training.courtesy import Courtesy
 from bot.services.training.fine_tune import (
     TrainingPlan,
@@ -50,7 +55,7 @@ from bot.services.training.fine_tune import (
 from bot.services.training.jobs import JobStatus, NotEnoughNames, Outcome, TrainingJob
 from bot.services.training.scheduler import Scheduler
 from bot.services.training.settings import TrainingSettings
-from model import NameModel, Progress, save_checkpoint, split_holdout
+from model import Progress, checkpoint_bytes, split_holdout
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +69,28 @@ class TrainingService:
                  settings: TrainingSettings | None = None, *,
                  replay_names: Sequence[str] | None = None,
                  clock: Callable[[], float] = time.time,
-                 activity: Callable[[], float] | None = None) -> None:
+                 activity: Callable[[], float] | None = None,
+                 owns: Callable[[int], bool] = lambda guild_id: True,
+                 holder: str | None = None) -> None:
         """``replay_names``: a base corpus to replay; None replays the shipped model's samples.
 
         ``activity``: when the bot last saw an interaction (``time.monotonic()``); training
         pauses between batches while the bot is busy (see :mod:`bot.cpu_priority`).
+        ``owns(guild_id)``: whether this process serves the guild (its shard is one of ours);
+        only those are scheduled and resumed. ``holder`` names this process in job leases.
         """
         self.store = store
         self.registry = registry
         self.settings = settings or TrainingSettings()
+        self.owns = owns
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._replay = tuple(replay_names) if replay_names else None
         self._clock = clock
         self._activity = activity
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dinobot-train")
         self._queue: asyncio.Queue[TrainingJob | None] = asyncio.Queue()
         self._jobs: dict[int, TrainingJob] = {}  # guild -> its queued or running job
-        self._ids = itertools.count(1)
+        self._waiting: set[int] = set()  # jobs whose lease another process holds (logged once)
         self._base_val: tuple[str, ...] | None = None
         self._worker: asyncio.Task | None = None
         self.scheduler = Scheduler(self)
@@ -88,10 +99,12 @@ class TrainingService:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Start the worker, and the scheduler unless ``schedule_minutes`` is 0 (idempotent)."""
+        """Start the worker, pick up this process's unfinished jobs, and start the scheduler
+        unless ``schedule_minutes`` is 0 (idempotent)."""
         if self._worker is not None:
             return
         self._worker = asyncio.create_task(self._work(), name="dinobot-training-worker")
+        await self.resume()
         self.scheduler.start()
 
     async def close(self) -> None:
@@ -104,8 +117,11 @@ class TrainingService:
             return
         self._closed = True
         await self.scheduler.stop()
+        queued = [job for job in self._jobs.values() if job.status is JobStatus.QUEUED]
         for job in list(self._jobs.values()):
             job.cancel(SHUTDOWN_REASON)
+        for job in queued:  # the running one is settled by the worker
+            await self._settle(job, None, JobStatus.CANCELLED, SHUTDOWN_REASON)
         self._queue.put_nowait(None)  # wakes the worker, which then exits
         if self._worker is not None:
             await self._worker
@@ -152,21 +168,42 @@ class TrainingService:
         if requested_by is not None:
             await self.store.audit.log(guild_id, requested_by, "finetune.request",
                                         {"trigger": str(Trigger(trigger))})
+        record, _ = await self.store.jobs.enqueue(guild_id, trigger, requested_by)
         if (existing := self.job(guild_id)) is not None:  # another request won the race
             return existing
-        job = TrainingJob(next(self._ids), guild_id, requested_by, Trigger(trigger))
-        self._jobs[guild_id] = job
+        job = self._track(record)
+        log.info("guild %d: fine-tune #%d queued (%s, by %s)", guild_id, job.id, trigger, requested_by)
+        return job
+
+    async def resume(self) -> list[TrainingJob]:
+        """Queue the database's unfinished jobs for this process's guilds that it is not tracking.
+
+        After a crash (or a shard moving here) these are the jobs nobody is running; each
+        waits for its old lease to expire before it runs.
+        """
+        resumed = []
+        for record in await self.store.jobs.active():
+            if self.owns(record.guild_id) and self.job(record.guild_id) is None and not self._closed:
+                resumed.append(self._track(record))
+                log.info("guild %d: resuming fine-tune #%d (%s, attempt %d)", record.guild_id, record.id,
+                         record.state, record.attempts + 1)
+        return resumed
+
+    def _track(self, record: JobRecord) -> TrainingJob:
+        job = TrainingJob(record.id, record.guild_id, record.requested_by, record.trigger)
+        self._jobs[record.guild_id] = job
         self._queue.put_nowait(job)
-        log.info("guild %d: fine-tune #%d queued (%s, by %s)", guild_id, job.id, trigger,
-                 requested_by)
         return job
 
     async def cancel(self, guild_id: int, requested_by: int | None = None) -> bool:
         """Cancel the guild's queued or running fine-tune; False if there was none."""
         job = self.job(guild_id)
         reason = "cancelled by an admin" if requested_by is not None else "cancelled"
+        was_queued = job is not None and job.status is JobStatus.QUEUED
         if job is None or not job.cancel(reason):
             return False
+        if was_queued:  # a running job is settled by the worker, with its lease
+            await self._settle(job, None, JobStatus.CANCELLED, reason)
         if requested_by is not None:
             await self.store.audit.log(guild_id, requested_by, "finetune.cancel",
                                         {"job": job.id})
@@ -182,43 +219,87 @@ class TrainingService:
             if job.done:  # cancelled while queued
                 self._forget(job)
                 continue
+            waiting = False
             try:
-                await self._run(job)
-            except DinoBotError as exc:  # deliberate (e.g. names removed meanwhile): its text is for people
+                waiting = await self._run(job)
+            except DinoBotError as exc:  # deliberate (the database gone, say): its text is for people
                 job.finish(JobStatus.FAILED, Outcome(False, str(exc)))
             except Exception as exc:  # people get plain words or an id to quote; the traceback goes to the log
                 error_id = secrets.token_hex(4)
                 log.exception("guild %d: fine-tune #%d failed (error id %s)", job.guild_id, job.id, error_id)
                 job.finish(JobStatus.FAILED, failure_outcome(exc, error_id))
             finally:
-                self.scheduler.record(job)
-                self._forget(job)
+                if not waiting:
+                    self.scheduler.record(job)
+                    self._forget(job)
 
     def _forget(self, job: TrainingJob) -> None:
         if self._jobs.get(job.guild_id) is job:
             del self._jobs[job.guild_id]
+        self._waiting.discard(job.id)
 
-    async def _run(self, job: TrainingJob) -> None:
+    async def _run(self, job: TrainingJob) -> bool:
+        """Claim the job's lease, keep it while the attempt runs, and record how it ended.
+
+        True if another process holds the lease: the job goes back to the queue after a short
+        wait instead of holding up the other servers' jobs behind it.
+        """
+        ttl = self.settings.lease_seconds
+        claimed = await leases.try_claim(self.store.jobs, job.id, self.holder, ttl)
+        if isinstance(claimed, leases.Busy):
+            if job.id not in self._waiting:
+                self._waiting.add(job.id)
+                log.info("guild %d: fine-tune #%d is held by %s until its lease expires; waiting",
+                         job.guild_id, job.id, claimed.holder)
+            asyncio.get_running_loop().call_later(claimed.retry_in, self._requeue, job)
+            return True
+        if not isinstance(claimed, Lease):
+            job.finish(*_ended_elsewhere(claimed))
+            return False
         job.mark_running()
+        async with leases.LeaseKeeper(self.store.jobs, claimed, ttl, job.cancel):
+            status, outcome = await self._attempt(job, claimed)
+        if status is not JobStatus.DONE:  # DONE recorded the job with its version
+            await self._settle(job, claimed, status, outcome.reason)
+        job.finish(status, outcome)
+        return False
+
+    def _requeue(self, job: TrainingJob) -> None:
+        if self._closed or job.done:
+            self._forget(job)
+        else:
+            self._queue.put_nowait(job)
+
+    async def _attempt(self, job: TrainingJob, lease: Lease) -> tuple[JobStatus, Outcome]:
         started = self._clock()
-        plan = await self._plan(job.guild_id)
-        loop = asyncio.get_running_loop()
-        if job.stop_flag.is_set():  # cancelled while the data was gathered
-            job.finish(JobStatus.CANCELLED, Outcome(False, job.cancel_reason or "cancelled"))
-            return
+        try:
+            plan = await self._plan(job.guild_id)
+            loop = asyncio.get_running_loop()
+            if job.stop_flag.is_set():  # cancelled while the data was gathered
+                return JobStatus.CANCELLED, Outcome(False, job.cancel_reason or "cancelled")
 
-        def progress(p: Progress) -> None:  # runs in the training thread
-            loop.call_soon_threadsafe(job.on_progress, p)
+            def progress(p: Progress) -> None:  # runs in the training thread
+                loop.call_soon_threadsafe(job.on_progress, p)
 
-        run = await loop.run_in_executor(self._executor, self._train_in_thread, plan,
-                                         progress, self._stop_check(job))
-        if run.fit.cancelled or job.stop_flag.is_set():
-            log.info("guild %d: fine-tune #%d cancelled", job.guild_id, job.id)
-            job.finish(JobStatus.CANCELLED, Outcome(False, job.cancel_reason or "cancelled",
-                                                    seconds=self._clock() - started))
-            return
-        outcome = await self._conclude(job, plan, run, started)
-        job.finish(JobStatus.DONE, outcome)
+            run = await loop.run_in_executor(self._executor, self._train_in_thread, plan,
+                                             progress, self._stop_check(job))
+            if run.fit.cancelled or job.stop_flag.is_set():
+                log.info("guild %d: fine-tune #%d cancelled", job.guild_id, job.id)
+                return JobStatus.CANCELLED, Outcome(False, job.cancel_reason or "cancelled",
+                                                    seconds=self._clock() - started)
+            return JobStatus.DONE, await self._conclude(job, plan, run, started, lease)
+        except DinoBotError as exc:  # not enough names, the database gone, the lease lost
+            return JobStatus.FAILED, Outcome(False, str(exc))
+        except Exception:  # a bug: people get an id to quote, the traceback goes to the log
+            return JobStatus.FAILED, _unexpected(job)
+
+    async def _settle(self, job: TrainingJob, lease: Lease | None, status: JobStatus, reason: str) -> None:
+        """Record a job that ended without a version: cancelled or failed (a queued one: no lease)."""
+        try:
+            await self.store.jobs.finish(job.id, JobState(status.value), reason, lease=lease)
+        except StorageError as exc:
+            log.warning("guild %d: could not record that fine-tune #%d %s (%s); it may run again once "
+                        "its lease expires", job.guild_id, job.id, status, exc)
 
     async def _plan(self, guild_id: int) -> TrainingPlan:
         """What to train on: a bounded sample of the guild's approved names (see settings)."""
@@ -272,15 +353,15 @@ class TrainingService:
     # ------------------------------------------------------------------ judging and promoting
 
     async def _conclude(self, job: TrainingJob, plan: TrainingPlan, run: TrainingRun,
-                        started: float) -> Outcome:
-        """Judge the run; record it as discarded, or promote it (file, then row, then swap)."""
+                        started: float, lease: Lease) -> Outcome:
+        """Judge the run, then record it as discarded, or promote it (one transaction, then swap)."""
         verdict = judge(run, plan.strength, self.settings.tolerance)
         promote, reason = verdict.promote, verdict.reason
         record = dict(
             trigger=job.trigger, started_at=started, parent_version=plan.current.version,
             names_used=len(plan.all_names), train_loss_before=run.train_before,
             train_loss_after=run.train_after, val_loss_before=run.val_before,
-            val_loss_after=run.fit.val_loss, requested_by=job.requested_by, reason=reason,
+            val_loss_after=run.fit.val_loss, requested_by=job.requested_by, reason=reason, lease=lease,
         )
         outcome = Outcome(promote, reason, len(plan.all_names), plan.new_names, run.val_before,
                           run.fit.val_loss, None, run.samples if promote else ())
@@ -290,34 +371,34 @@ class TrainingService:
             log.info("guild %d: version %d %s", job.guild_id, version, reason)
             return _with(outcome, version, self._clock() - started)
         version = await self.store.versions.next_number(job.guild_id)
-        relative = self.registry.relative_checkpoint(job.guild_id, version)
-        path = self.registry.resolve_path(relative)
-        await self._write_checkpoint(run.fit.model, path, guild_id=job.guild_id, version=version,
-                                     parent_version=plan.current.version)
+        serialise = functools.partial(checkpoint_bytes, run.fit.model, guild_id=job.guild_id, version=version,
+                                      parent_version=plan.current.version)
+        data = await asyncio.get_running_loop().run_in_executor(self._executor, serialise)
         finished = self._clock()
-        await self._commit(job.guild_id, path, status=VersionStatus.PROMOTED,
-                           finished_at=finished, checkpoint_path=relative, version=version,
-                           trained_names=plan.all_names, **record)
+        await self.store.versions.record(job.guild_id, status=VersionStatus.PROMOTED, finished_at=finished,
+                                         checkpoint=data, version=version, trained_names=plan.all_names, **record)
         self.registry.swap_in(job.guild_id, ServedModel(
-            run.fit.model, version, run.fit.val_loss, finished, len(plan.all_names), path))
+            run.fit.model, version, run.fit.val_loss, finished, len(plan.all_names),
+            self.registry.source_of(job.guild_id, version)))
         log.info("guild %d: version %d %s", job.guild_id, version, reason)
         return _with(outcome, version, self._clock() - started)
 
-    async def _write_checkpoint(self, model: NameModel, path: Path, **meta: object) -> None:
-        """Step 1 of a promotion: the file, atomically, written in the training thread."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, lambda: save_checkpoint(model, path, **meta))
 
-    async def _commit(self, guild_id: int, path: Path, **record: object) -> None:
-        """Step 2 of a promotion: the version row and the trained names, one transaction.
+def _unexpected(job: TrainingJob) -> Outcome:
+    """Log the exception being handled under a fresh error id; the outcome quotes only the id."""
+    error_id = secrets.token_hex(4)
+    log.exception("guild %d: fine-tune #%d failed (error id %s)", job.guild_id, job.id, error_id)
+    return Outcome(False, "failed because of an unexpected error", error_id=error_id)
 
-        If the commit fails the checkpoint is removed again, so no file outlives its row.
-        """
-        try:
-            await self.store.versions.record(guild_id, **record)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+
+def _ended_elsewhere(record: JobRecord | None) -> tuple[JobStatus, Outcome]:
+    """How a job another process finished (or gave up on) ended, as this process reports it."""
+    if record is None:
+        return JobStatus.FAILED, Outcome(False, "failed: the job is no longer in the database")
+    status = {JobState.DONE: JobStatus.DONE, JobState.CANCELLED: JobStatus.CANCELLED}.get(
+        record.state, JobStatus.FAILED)
+    promoted = record.state is JobState.DONE and record.reason.startswith("promoted")
+    return status, Outcome(promoted, record.reason or str(record.state), version=record.version)
 
 
 def failure_outcome(error: Exception, error_id: str) -> Outcome:

@@ -49,6 +49,9 @@ class TrainingSettings:
     # While a fine-tune runs, set sys.setswitchinterval to this (seconds), restoring it after;
     # None leaves the interpreter's 5 ms, which the README's service benchmark found no worse.
     switch_interval: float | None = None
+    # A running fine-tune holds a lease on its job row, renewed every third of this; a process
+    # that dies stops renewing, and the job may run again (anywhere) once the lease expires.
+    lease_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.base_val_samples < 1:
@@ -71,6 +74,8 @@ class TrainingSettings:
             raise ValueError(f"time_budget must be positive or None, not {self.time_budget}")
         if not 0 < self.retry_minutes <= self.max_retry_minutes:
             raise ValueError("need 0 < retry_minutes <= max_retry_minutes")
+        if not (self.lease_seconds > 0 and math.isfinite(self.lease_seconds)):
+            raise ValueError(f"lease_seconds must be positive, not {self.lease_seconds}")
         if not ((self.tolerance is None or math.isfinite(self.tolerance)) and math.isfinite(self.schedule_minutes)):
             # NaN compares False with everything: a NaN tolerance would promote any result.
             raise ValueError(f"tolerance and schedule_minutes must be finite, not {self.tolerance} "
