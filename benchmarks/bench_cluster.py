@@ -46,7 +46,9 @@ from pathlib import Path  # noqa: E402
 import asyncpg  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO / "benchmarks"), str(REPO)]
+
+from common import fsync_latency_ms, percentile  # noqa: E402
 
 from bot.services.store import DatabaseTarget, Store  # noqa: E402
 from tests.support.fake_discord import FakeDiscord, FakeGuild, FakeUser  # noqa: E402
@@ -59,23 +61,6 @@ SERVER_1 = (11 << 22) + 2000  # shard 1 of 2
 SOLO = 3000
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def fsync_ms(directory: Path, samples: int = 200) -> float:
-    path = directory / "fsync-probe.tmp"
-    times = []
-    with open(path, "wb") as f:
-        for _ in range(samples):
-            f.write(b"\0" * 4096)
-            f.flush()
-            began = time.perf_counter()
-            os.fsync(f.fileno())
-            times.append(time.perf_counter() - began)
-    path.unlink()
-    return statistics.median(times) * 1000
 
 
 async def fresh_schema(server: PostgresServer) -> str:
@@ -107,7 +92,8 @@ async def submissions_per_s(target: DatabaseTarget, count: int, concurrency: int
 
 async def store_part(server: PostgresServer, workdir: Path, reps: int, count: int) -> None:
     print(f"submissions per second, {count} per run, median of {reps} interleaved repetitions; "
-          f"fsync of 4 KiB here: {fsync_ms(workdir):.3f} ms (SQLite and the PostgreSQL cluster share this disk)")
+          f"fsync of 4 KiB here: {fsync_latency_ms(workdir):.3f} ms "
+          "(SQLite and the PostgreSQL cluster share this disk)")
     rates: dict[tuple[str, int], list[float]] = {}
     for rep in range(reps):
         for concurrency in (1, 16):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
 import sys
@@ -25,7 +24,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO / "benchmarks"), str(REPO)]
+
+from common import fsync_latency_ms  # noqa: E402
 
 from bot.services.store import Store  # noqa: E402
 from tests.support.name_factory import name_for  # noqa: E402
@@ -53,20 +54,6 @@ async def one_run(directory: Path, synchronous: str, count: int, concurrency: in
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
-
-def fsync_latency_ms(directory: Path, samples: int = 200) -> float:
-    """Median time to append 4 KiB to a file and fsync it: the cost FULL pays per commit."""
-    path = directory / "fsync-probe.tmp"
-    times = []
-    with open(path, "wb") as f:
-        for _ in range(samples):
-            f.write(b"\0" * 4096)
-            f.flush()
-            began = time.perf_counter()
-            os.fsync(f.fileno())
-            times.append(time.perf_counter() - began)
-    path.unlink()
-    return statistics.median(times) * 1000
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -11,6 +11,7 @@ import gc
 import os
 import re
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -33,6 +34,21 @@ APOLOGY = "something went wrong on our side"
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def fsync_latency_ms(directory: Path, samples: int = 200) -> float:
+    """Median time to append 4 KiB to a file and fsync it: the cost a durable commit pays."""
+    path = directory / "fsync-probe.tmp"
+    times = []
+    with open(path, "wb") as f:
+        for _ in range(samples):
+            f.write(b"\0" * 4096)
+            f.flush()
+            began = time.perf_counter()
+            os.fsync(f.fileno())
+            times.append(time.perf_counter() - began)
+    path.unlink()
+    return statistics.median(times) * 1000
 
 
 Options = Mapping[str, object] | Callable[[int], Mapping[str, object]]
