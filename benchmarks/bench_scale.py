@@ -95,7 +95,7 @@ async def fine_tune_phase(fake, bot: BotProcess, admin, timeout: float) -> tuple
     await handle.response(timeout=60)
 
     def first_epoch() -> bool:
-        return any(field.get("name") == "Epoch" and field.get("value", "")[:1].isdigit()
+        return any(field.get("name") == "Pass over the names" and field.get("value", "")[:1].isdigit()
                    for edit in handle.edits for embed in edit.get("embeds") or [] for field in embed.get("fields", []))
 
     peak, deadline, seen = bot.rss_mib(), time.perf_counter() + timeout, None
