@@ -38,6 +38,7 @@ from bot.services.store.db import IntegrityViolation
 from bot.services.store.jobs import MAX_ATTEMPTS
 from bot.services.store.migrations import MIGRATIONS, SCHEMA_VERSION, split_statements
 from bot.services.store.postgres import bind, to_numbered
+from bot.services.store.target import as_target
 from model.errors import InvalidName
 from tests.support.db_checks import latest_promoted, untrained
 from tests.support.name_factory import name_for
@@ -223,6 +224,24 @@ def test_split_statements_respects_trigger_bodies() -> None:
     for migration in MIGRATIONS:
         assert all(sqlite3.complete_statement(p) for p in split_statements(migration))
     assert len(MIGRATIONS) == len(pg_migrations.MIGRATIONS)  # one schema version, two dialects
+
+
+async def test_both_backends_build_the_same_tables_columns_and_nullability(tmp_path: Path, pg_url: str) -> None:
+    """The schema is written once per dialect (migrations.py and pg_migrations.py): this is what
+    keeps the two from drifting apart, and what ``db copy`` relies on."""
+    schemas = []
+    for target in (as_target(tmp_path / "db.sqlite3"), as_target(pg_url)):
+        async with await Store.open(target):
+            pass
+        peek = RawDB(target)
+        try:
+            schemas.append(await peek.columns())
+        finally:
+            await peek.close()
+    sqlite_schema, pg_schema = schemas
+    assert set(sqlite_schema) == set(pg_schema) and len(sqlite_schema) >= 8
+    for table, columns in sqlite_schema.items():
+        assert columns == pg_schema[table], table
 
 
 # ---------------------------------------------------------------------- submissions

@@ -125,6 +125,23 @@ class RawDB:
         return {r[0] for r in await self.rows(
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
 
+    async def columns(self) -> dict[str, list[tuple[str, bool]]]:
+        """Every table's columns in order, each with whether it may be NULL (bookkeeping tables out)."""
+        if not self.is_postgres:
+            found = {}
+            for table in await self.tables() - {"sqlite_sequence"}:
+                info = await self.rows(f"PRAGMA table_info({table})")
+                found[table] = [(name, not notnull and not pk) for _, name, _, notnull, _, pk in info]
+            return found
+        rows = await self.rows(
+            "SELECT table_name, column_name, is_nullable = 'YES' FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name <> 'dinobot_schema' "
+            "ORDER BY table_name, ordinal_position")
+        found: dict[str, list[tuple[str, bool]]] = {}
+        for table, name, nullable in rows:
+            found.setdefault(table, []).append((name, nullable))
+        return found
+
     async def schema_version(self) -> int:
         if not self.is_postgres:
             return (await self.rows("PRAGMA user_version"))[0][0]
