@@ -6,7 +6,9 @@ same sense and ``python -m bot db copy`` moves rows between them table by table.
 SQLite's. Only the types differ: snowflakes and ids are ``BIGINT`` (SQLite's INTEGER is 64-bit,
 PostgreSQL's is not), times ``DOUBLE PRECISION`` (PostgreSQL's REAL is 32-bit), checkpoint
 bytes ``BYTEA``, and ids come from identity columns. PostgreSQL runs DDL inside transactions,
-so each migration and the row recording it commit together, as on SQLite.
+so each migration and the row recording it commit together, as on SQLite. A test builds both
+schemas and compares every table's columns, in order, with their nullability, so the two
+dialects cannot drift apart.
 """
 from __future__ import annotations
 
