@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections import OrderedDict, defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -108,7 +109,9 @@ class NameGenerator:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dinobot-sample")
         self._queue: list[_Request] = []
         self._draining = False
-        self._pools: OrderedDict[int, tuple[NameModel, deque[Sample]]] = OrderedDict()
+        # Keyed by id(model) and holding the model weakly: a reservoir must not keep a replaced or
+        # evicted model (a few MB each) alive after the registry has let go of it.
+        self._pools: OrderedDict[int, tuple[weakref.ref[NameModel], deque[Sample]]] = OrderedDict()
         self._last_request = 0.0
         self._drainer: asyncio.Task | None = None
         self._closed = False
@@ -169,13 +172,21 @@ class NameGenerator:
 
     def _pool(self, model: NameModel) -> deque[Sample]:
         """``model``'s reservoir (made empty on first use), marked most recently used."""
-        key = id(model)  # the entry holds the model, so its id cannot be reused meanwhile
-        if key not in self._pools:
-            self._pools[key] = (model, deque())
+        self._forget_dead_pools()
+        key = id(model)
+        entry = self._pools.get(key)
+        if entry is None or entry[0]() is not model:  # new, or an id reused after its model died
+            self._pools[key] = (weakref.ref(model), deque())
             while len(self._pools) > MAX_POOLS:
                 self._pools.popitem(last=False)
         self._pools.move_to_end(key)
         return self._pools[key][1]
+
+    def _forget_dead_pools(self) -> None:
+        """Drop the reservoirs of models nothing else holds (swapped out or evicted): done here, on
+        the event loop, rather than in a weakref callback that could run in the sampling thread."""
+        for key in [key for key, (ref, _) in self._pools.items() if ref() is None]:
+            del self._pools[key]
 
     def _from_pool(self, model: NameModel, count: int, avoid: AbstractSet[str]) -> list[Sample] | None:
         """``count`` pre-drawn names not in ``avoid``, or None if the pool is short."""
@@ -197,7 +208,11 @@ class NameGenerator:
         self._drainer = asyncio.create_task(self._drain(), name="dinobot-sampling")
 
     def _pool_to_fill(self) -> tuple[NameModel, deque] | None:
-        return next(((m, names) for m, names in reversed(self._pools.values()) if len(names) < POOL_SIZE), None)
+        self._forget_dead_pools()
+        for ref, names in reversed(self._pools.values()):
+            if len(names) < POOL_SIZE and (model := ref()) is not None:
+                return model, names
+        return None
 
     async def _drain(self) -> None:
         """Serve queued requests first; with none waiting, top up the reservoirs."""

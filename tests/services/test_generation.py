@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,29 @@ async def test_a_promoted_model_starts_filling_its_reservoir_at_once(services):
         while len(generator._pools.get(id(promoted), (None, ()))[1]) < POOL_REFILL:
             await asyncio.sleep(0.01)
     await asyncio.wait_for(filled(), timeout=30)  # no request was made
+
+
+async def test_a_replaced_models_reservoir_goes_with_it(services):
+    """A reservoir holds its model weakly: after a promotion the old version and its pooled names are
+    freed once nothing else holds them, instead of living on until the reservoir falls out of the LRU."""
+    _, registry, generator = services
+    first = NameModel([member.copy() for member in registry.base.model.members])
+    registry.swap_in(7, ServedModel(first, 1, None, 0.0, 20, Path("7/v1.npz")))
+    await generator.generate(7, "", 1)
+    old = weakref.ref(first)
+    key = id(first)
+    assert key in generator._pools
+    del first
+    second = NameModel([member.copy() for member in registry.base.model.members])
+    registry.swap_in(7, ServedModel(second, 2, None, 0.0, 20, Path("7/v2.npz")))
+    await generator.generate(7, "", 1)  # waits for the sampling thread, which may hold the old one
+    for _ in range(3):
+        gc.collect()
+        await asyncio.sleep(0)
+    await generator.generate(7, "", 1)
+    assert old() is None
+    assert key not in generator._pools or generator._pools[key][0]() is not None
+    assert id(second) in generator._pools
 
 
 async def test_names_a_server_has_are_never_generated_there(services):
