@@ -39,7 +39,7 @@ import psutil  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from common import DEADLINE, bot_process, burst, distinct_names, percentile  # noqa: E402
+from common import DEADLINE, bot_process, burst, distinct_names, percentile, shows_an_epoch  # noqa: E402
 from ping_bot import PingBot  # noqa: E402
 
 from bot.config import Config  # noqa: E402
@@ -148,7 +148,7 @@ async def real_process(reps: int, concurrency: int, names: int) -> None:
                 await measure(fake, IDLE, figures, concurrency, users, GUILD)
                 retrain = await fake.slash("retrain", user=admin, guild=GUILD)
                 await retrain.response(timeout=30)
-                await retrain.wait_for(lambda r: any("Epoch" in str(e) and "/" in str(e) for e in r.edits),
+                await retrain.wait_for(lambda r: shows_an_epoch(r.edits),
                                        timeout=60, what="the first epoch")  # the fine-tune is under way
                 # Running while its reply still has the Cancel button (the final edit is never held back).
                 await measure(fake, LOADED, figures, concurrency, users, GUILD,

@@ -35,7 +35,7 @@ from pathlib import Path  # noqa: E402
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 
-from common import DEADLINE, BotProcess, bot_process, burst, distinct_names, percentile, prefill  # noqa: E402
+from common import DEADLINE, BotProcess, bot_process, burst, distinct_names, percentile, prefill, shows_an_epoch  # noqa: E402
 
 from model import BASE_CHECKPOINT, load_checkpoint, read_names, train_path  # noqa: E402
 from tests.support.fake_discord import FakeDiscord, FakeGuild, FakeUser  # noqa: E402
@@ -94,14 +94,10 @@ async def fine_tune_phase(fake, bot: BotProcess, admin, timeout: float) -> tuple
     handle = await fake.slash("retrain", user=admin, guild=LARGE)
     await handle.response(timeout=60)
 
-    def first_epoch() -> bool:
-        return any(field.get("name") == "Pass over the names" and field.get("value", "")[:1].isdigit()
-                   for edit in handle.edits for embed in edit.get("embeds") or [] for field in embed.get("fields", []))
-
     peak, deadline, seen = bot.rss_mib(), time.perf_counter() + timeout, None
     while time.perf_counter() < deadline:
         peak = max(peak, bot.rss_mib())
-        if first_epoch():
+        if shows_an_epoch(handle.edits):
             seen = time.perf_counter() - handle.sent_at
             break
         await asyncio.sleep(0.05)

@@ -36,6 +36,13 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def shows_an_epoch(edits: Sequence[dict]) -> bool:
+    """Whether a /retrain reply's edits show a finished pass over the names ("1/4 · network 1/3"):
+    the fine-tune is past its set-up and training, which is all Discord lets us see of it."""
+    return any(field.get("name") == "Pass over the names" and field.get("value", "")[:1].isdigit()
+               for edit in edits for embed in edit.get("embeds") or [] for field in embed.get("fields", []))
+
+
 def fsync_latency_ms(directory: Path, samples: int = 200) -> float:
     """Median time to append 4 KiB to a file and fsync it: the cost a durable commit pays."""
     path = directory / "fsync-probe.tmp"
