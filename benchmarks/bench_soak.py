@@ -226,7 +226,7 @@ async def main(args: argparse.Namespace) -> None:
                 sampler.cancel()
                 elapsed = time.perf_counter() - started
                 for handle in tally.retrains:  # a fine-tune that failed is an error; one cut by shutdown is not
-                    if "Fine-tune failed" in texts(handle):
+                    if "fine-tune failed" in texts(handle).lower():
                         tally.problem(f"a fine-tune failed: {texts(handle)[-300:]!r}")
             # bot_process sent SIGTERM and waited: the bot shut down cleanly
             exit_code = bot.process.returncode
