@@ -16,29 +16,27 @@ button clicks, modal submissions) and read what the bot answered::
         await fake.wait_for_resume()
         fake.assert_clean()
 
-Modules: ``models`` (users, guilds, messages), ``gateway`` (websocket sessions per shard, resume, replay),
-``rest`` (API routes, limits), ``interactions`` (handles, payload builders), ``server`` (the
-``FakeDiscord`` that ties them together).
+Modules, one job each. State: ``guilds`` (users, roles, channels, members, guilds), ``messages``
+(messages, attachments, uploads), ``permissions``, ``snowflakes``. Payloads: ``payloads`` (READY,
+INTERACTION_CREATE, the application, ...), ``interaction_data`` (what a slash command, click or
+modal submission carries). The facade, ``server.FakeDiscord``, is assembled from ``waiting``,
+``injecting`` (slash, click, ...), ``message_store``, ``world`` (guilds, users, DMs), ``commands``
+and ``checks`` (``assert_clean``, ``api_errors``), with ``patching`` to point discord.py at it.
+``interactions`` has the handles tests hold; ``gateway/`` the websocket sessions per shard
+(resume, replay, heartbeats, dispatch); ``rest/`` the HTTP plumbing, Discord's limits and one
+module of routes per resource.
 """
 
+from .commands import SyncCall
 from .gateway import FakeGateway, GatewayConnection, SentEvent, ShardSession, shard_for
+from .guilds import FakeChannel, FakeGuild, FakeMember, FakeRole, FakeUser
 from .interactions import InteractionHandle, LateInteraction
-from .models import (
-    ADMINISTRATOR,
-    ALL_PERMISSIONS,
-    DEFAULT_EVERYONE_PERMISSIONS,
-    MANAGE_GUILD,
-    FakeAttachment,
-    FakeChannel,
-    FakeGuild,
-    FakeMember,
-    FakeMessage,
-    FakeRole,
-    FakeUser,
-    RecordedRequest,
-    Upload,
-)
-from .server import DEFAULT_GUILD, FakeDiscord, SyncCall, WaitTimeout
+from .messages import FakeAttachment, FakeMessage, Upload
+from .permissions import ADMINISTRATOR, ALL_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, MANAGE_GUILD
+from .rest import RecordedRequest
+from .server import FakeDiscord
+from .waiting import WaitTimeout
+from .world import DEFAULT_GUILD
 
 __all__ = [
     "ADMINISTRATOR",
