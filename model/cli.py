@@ -245,7 +245,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
              strength.describe(), replay_from)
     result = _with_progress(lambda progress, stop: fine_tune(model, tune, held, replay_names=replay,
                                                              progress=progress, should_stop=stop,
-                                                             strength=strength, seed=args.seed))
+                                                             strength=strength, seed=args.seed,
+                                                             base_names=base_val, held_names=held))
     _report_verdict(model, result, held, base_val, tolerance)
     save_checkpoint(result.model, out)
     log.info("%s", _saved(out))

@@ -36,12 +36,19 @@ class Strength:
     steps: int  # optimizer updates per ensemble member, about (whole epochs, at least one)
     tolerance: float  # how much worse on base names (nats/char) to accept for it when promoting
     ngram_weight: int = 1  # each server name counts this many times in the mixed-in n-gram
+    # How much worse on base names (nats/char) the n-gram's weights may be turned down to let the
+    # networks' style through (model.mixing.spend_budget); None keeps the weights. At most the
+    # tolerance, so what the budget spends is promotable.
+    budget: float | None = None
 
     def __post_init__(self) -> None:
         if not (self.replay_ratio > 0 and self.lr > 0 and self.steps >= 1 and self.tolerance >= 0
                 and self.ngram_weight >= 1):
             raise ValueError(f"strength {self.name!r} needs a positive replay ratio, learning rate, "
                              f"step count and n-gram weight, and a tolerance of at least 0")
+        if self.budget is not None and not 0 <= self.budget <= self.tolerance:
+            raise ValueError(f"strength {self.name!r}: the base-name budget must be within 0 and the "
+                             f"tolerance {self.tolerance:g}, not {self.budget}")
 
     def schedule(self, server_names: int, seed: int = 0) -> tuple[int, TrainConfig]:
         """(repeats, config) for a server with this many names: how often each epoch repeats
@@ -56,14 +63,15 @@ class Strength:
                                     keep_best=False, seed=seed)
 
     def describe(self) -> str:
+        budget = "" if self.budget is None else f", base budget {self.budget:g}"
         return (f"{self.name} (lr {self.lr:g}, ~{self.steps} steps, {self.replay_ratio:g}× replay, "
-                f"n-gram weight {self.ngram_weight})")
+                f"n-gram weight {self.ngram_weight}{budget})")
 
 
 STRENGTHS: dict[str, Strength] = {s.name: s for s in (
-    Strength("subtle", replay_ratio=2.0, lr=5e-3, steps=192, tolerance=0.03),
-    Strength("normal", replay_ratio=1.0, lr=5e-3, steps=192, tolerance=0.06, ngram_weight=6),
-    Strength("strong", replay_ratio=0.5, lr=5e-3, steps=256, tolerance=0.12, ngram_weight=12),
+    Strength("subtle", replay_ratio=2.0, lr=5e-3, steps=192, tolerance=0.03, budget=0.02),
+    Strength("normal", replay_ratio=1.0, lr=5e-3, steps=192, tolerance=0.06, ngram_weight=6, budget=0.05),
+    Strength("strong", replay_ratio=0.5, lr=5e-3, steps=256, tolerance=0.12, ngram_weight=12, budget=0.09),
 )}
 DEFAULT_STRENGTH = "normal"
 

@@ -200,6 +200,27 @@ def test_a_cancel_during_preparation_skips_replay_and_training(registry) -> None
     assert len(asked) == 1 and run.samples == ()
 
 
+def test_the_strength_s_budget_is_spent_on_the_base_samples_the_verdict_weighs(monkeypatch) -> None:
+    """The fine-tune turns the n-gram down only as far as the names promotion judges forgetting on
+    allow (model.recipes.fine_tune's ``base_names``), and never so far that the server's held-out
+    names get worse (``held_names``), so what its budget spends is promotable."""
+    import bot.services.training.fine_tune as module
+
+    seen = {}
+
+    def recording(*args, **kwargs):
+        seen.update(kwargs)
+        return fine_tune(*args, **kwargs)
+
+    monkeypatch.setattr(module, "fine_tune", recording)
+    model = tiny_model(cell="lstm")
+    train, held = split_holdout(NAMES, 0.1, 2)
+    plan = TrainingPlan(G1, ServedModel(model, 0, 1.0, 0.0, 0, "base"), model, tuple(train), tuple(held),
+                        ("zorbasaurus", "rexodon"), ("abcab",), 0)
+    run_fine_tune(plan, FAST.train_config, 1.0, 0, lambda p: None, lambda: False)
+    assert seen["base_names"] == ["zorbasaurus", "rexodon"] and seen["held_names"] == list(held)
+
+
 # ----------------------------------------------------------------------------- jobs and queue
 
 

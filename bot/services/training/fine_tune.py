@@ -114,7 +114,8 @@ def run_fine_tune(plan: TrainingPlan, config: TrainConfig | None, replay_ratio: 
         return _cancelled(current, before, val_before, train_before)
     fit = fine_tune(current, train, list(plan.val_names), replay_names=replay, replay_ratio=replay_ratio,
                     train_config=config, progress=progress, should_stop=should_stop,
-                    strength=strength, seed=plan.replay_seed, time_budget=time_budget)
+                    strength=strength, seed=plan.replay_seed, time_budget=time_budget,
+                    base_names=list(plan.base_samples), held_names=list(plan.held_out))
     usable = not fit.cancelled and math.isfinite(fit.val_loss)
     after = _losses(fit.model, plan) if usable else Losses(math.nan, math.nan)
     train_after = evaluate(fit.model, train) if usable else math.nan
