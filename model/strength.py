@@ -17,7 +17,7 @@ The figures behind each recipe are in the README ("Style strength") and come fro
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .training import TrainConfig
 
@@ -61,6 +61,13 @@ class Strength:
         epochs = max(1, round(self.steps / math.ceil(repeats * one_pass / batch_size)))
         return repeats, TrainConfig(epochs=epochs, batch_size=batch_size, lr=self.lr, patience=epochs,
                                     keep_best=False, seed=seed)
+
+    def within(self, tolerance: float | None) -> "Strength":
+        """This recipe with its base-name budget cut to a tighter promotion tolerance than its
+        own (an operator's; at least 0), so a fine-tune never spends what the verdict refuses."""
+        if tolerance is None or self.budget is None or self.budget <= tolerance:
+            return self
+        return replace(self, budget=max(0.0, tolerance))
 
     def describe(self) -> str:
         budget = "" if self.budget is None else f", base budget {self.budget:g}"

@@ -190,3 +190,10 @@ def test_a_budget_beyond_the_tolerance_is_refused():
         Strength("bad", replay_ratio=1.0, lr=1e-3, steps=10, tolerance=0.05, budget=0.06)
     assert all(s.budget is not None and s.budget <= s.tolerance for s in STRENGTHS.values())
     assert STRENGTHS["subtle"].budget < STRENGTHS["normal"].budget < STRENGTHS["strong"].budget
+
+
+def test_a_tighter_tolerance_caps_the_budget_and_a_looser_one_leaves_it():
+    normal = STRENGTHS["normal"]
+    assert normal.within(None) is normal and normal.within(0.5) is normal
+    assert normal.within(0.02).budget == 0.02 and normal.within(-0.1).budget == 0.0
+    assert normal.within(0.02).tolerance == normal.tolerance and normal.within(0.02).name == "normal"

@@ -23,7 +23,7 @@ from bot.services.training.fine_tune import TrainingPlan, replay_pool, run_fine_
 from bot.services.training.jobs import JobStatus, NotEnoughNames, TrainingJob
 from bot.services.training.service import SHUTDOWN_REASON, TrainingService
 from bot.services.training.settings import TrainingSettings
-from model import MAX_SAMPLES, Losses, TrainConfig, fine_tune, sample_names, split_holdout
+from model import MAX_SAMPLES, STRENGTHS, Losses, TrainConfig, fine_tune, sample_names, split_holdout
 from tests.support.model_helpers import tiny_model
 
 G1, G2, G3 = 1001, 1002, 1003
@@ -219,6 +219,9 @@ def test_the_strength_s_budget_is_spent_on_the_base_samples_the_verdict_weighs(m
                         ("zorbasaurus", "rexodon"), ("abcab",), 0)
     run_fine_tune(plan, FAST.train_config, 1.0, 0, lambda p: None, lambda: False)
     assert seen["base_names"] == ["zorbasaurus", "rexodon"] and seen["held_names"] == list(held)
+    assert seen["strength"] == STRENGTHS["normal"]
+    run_fine_tune(plan, FAST.train_config, 1.0, 0, lambda p: None, lambda: False, tolerance=0.01)
+    assert seen["strength"].budget == 0.01  # an operator's tighter tolerance caps what it may spend
 
 
 # ----------------------------------------------------------------------------- jobs and queue
