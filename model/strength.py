@@ -1,6 +1,6 @@
 """How strongly a fine-tune pulls a model toward a server's names: ``subtle``, ``normal``, ``strong``.
 
-Each strength is a recipe of three numbers. The replay ratio sets the target: every epoch mixes
+Each strength is a recipe of a few numbers. The replay ratio sets the target: every epoch mixes
 all of the server's names with ``replay_ratio`` times as many base names, so a model that fits
 the mix gives the server's style about ``1 / (1 + replay_ratio)`` of its names, and pays for it
 on base names with about ``ln(1 + 1 / replay_ratio)`` nats per *name* (spread over ~10 letters).
@@ -9,7 +9,14 @@ budget is the same for a server of 20 names or 2,000 (a small server's names rep
 epoch, a large server gets fewer epochs), so a strength means the same everywhere. The
 last epoch's weights are kept, not the ones with the best validation loss: a validation set of
 base names would always prefer the weights that changed least, which is exactly the fine-tune
-no one can see.
+no one can see. The n-gram weight says how often the server's names are counted into the
+n-gram, and the base budget how much worse on base names (nats/char) the model may get when the
+n-gram's mixing weights are then turned down to let the networks' style through
+(:func:`model.mixing.spend_budget`): training longer does not make a style more visible (uptake
+peaks after ~100 steps, then falls as the networks memorise the server's names), but the
+n-gram's veto on contexts it never saw with the style holds it back at every letter. The budget
+is what a strength spends, so a style that costs the base little goes further than one whose
+training already cost the budget.
 
 The figures behind each recipe are in the README ("Style strength") and come from
 ``benchmarks/bench_finetune.py``.
