@@ -28,8 +28,11 @@ For each theme and strength, medians over ``--seeds`` fine-tunes (seeds 0, 1, â€
              the strength's own tolerance, the held-out theme names standing for the server's.
 
 Replay is the base corpus (the train file, minus the family for ceratops), as the bot does when
-``DINOBOT_BASE_CORPUS`` is set; the default strength is also run replaying the base model's own
-samples, the bot's other mode. Example names are the first 8 samples of seed 0's model.
+``DINOBOT_BASE_CORPUS`` is set, and each strength's base budget is spent on the val file, as
+``python -m model finetune`` does. The default strength is also run replaying the base model's
+own samples (the bot's other mode), and with its budget spent on base-model samples (what the
+bot measures forgetting on). Example names are the first 8 samples of seed 0's model, printed as
+one Markdown table per theme.
 """
 from __future__ import annotations
 
