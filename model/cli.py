@@ -232,6 +232,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     tolerance = strength.tolerance if args.tolerance is None else args.tolerance
     if not math.isfinite(tolerance):
         raise ValueError(f"--tolerance must be a finite number, not {tolerance}")
+    strength = strength.within(args.tolerance)
     names = read_names(args.names)
     if len(names) < MIN_FINE_TUNE_NAMES:
         raise ValueError(f"{args.names} holds {len(names)} names; fine-tuning needs at least "
@@ -245,7 +246,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
              strength.describe(), replay_from)
     result = _with_progress(lambda progress, stop: fine_tune(model, tune, held, replay_names=replay,
                                                              progress=progress, should_stop=stop,
-                                                             strength=strength, seed=args.seed))
+                                                             strength=strength, seed=args.seed,
+                                                             base_names=base_val, held_names=held))
+    if "mixing_scale" in result.model.metadata:
+        log.info("n-gram weights × %.3g of the base model's: as far down as a budget of %g on the base "
+                 "validation names allows", result.model.metadata["mixing_scale"], strength.budget)
     _report_verdict(model, result, held, base_val, tolerance)
     save_checkpoint(result.model, out)
     log.info("%s", _saved(out))

@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 _TINY = 1e-30  # floor before taking logs: a float underflow must not become -inf
 MIN_POSITIONS = 200  # 100 and 300 scored the same on held-out names; 200 pools the first letter
+# The scales :func:`spend_budget` tries, 1 down to 0.4 (below that the networks alone speak at
+# most context lengths, and their spelling is the base style's loss).
+SCALES = tuple(round(1.0 - 0.025 * k, 3) for k in range(25))
 
 
 @dataclass(frozen=True)
@@ -96,3 +100,54 @@ def mixture_nll(net: np.ndarray, ngram: np.ndarray, targets: np.ndarray, lengths
     """Mean NLL (nats) of ``targets`` under the mixture: what :func:`fit_mixing` minimises."""
     probs = mixing.combine(net, ngram, lengths)
     return float(-np.log(probs[np.arange(len(targets)), targets]).mean())
+
+
+def scaled(mixing: Mixing, scale: float) -> Mixing:
+    """``mixing`` with every weight multiplied by ``scale`` (clipped to [0, 1])."""
+    return Mixing(tuple(min(max(w * scale, 0.0), 1.0) for w in mixing.weights))
+
+
+Positions = tuple  # (net (N, V), ngram (N, V), targets (N,), lengths (N,)), as model.ensemble.predictions gives
+
+
+def spend_budget(base: Positions, reference: Mixing, before: float, budget: float, *,
+                 held: Positions | None = None, held_limit: float = math.inf,
+                 scales: Sequence[float] = SCALES) -> tuple[float, float]:
+    """(scale, nll): the smallest scale of ``reference``'s weights whose mixture NLL on the
+    ``base`` positions is at most ``before + budget``, and that NLL. With ``held`` (a server's
+    held-out names), a scale must also keep their NLL at most ``held_limit`` or at most what
+    scale 1 gives them, whichever is higher: turning the n-gram down must never be what makes a
+    fine-tune worse on the server's own names (the promotion rule's first test).
+
+    Why: after a fine-tune the networks have learnt a server's style but the n-gram, counted
+    mostly on the base corpus, still votes for the base style at every letter; with a weight of
+    0.8 after a five-letter context it vetoes whatever it has not seen (README, "Style strength").
+    Turning its weights down lets the networks' style through, and costs base names in a way
+    that is cheap to measure for every scale at once: the positions' distributions are computed
+    once. So the n-gram gets as little say as the strength's budget on base names allows: a
+    style that is cheap for the base (a real family with headroom) goes further than one whose
+    training already spent the budget. No scale within budget: 1 (the reference weights).
+    """
+    cost, held_nll = _scaled_nll(base, reference), _scaled_nll(held, reference) if held is not None else None
+    chosen = (1.0, cost(1.0))
+    held_limit = max(held_limit, held_nll(1.0)) if held_nll else math.inf
+    for scale in sorted((float(s) for s in scales if s < 1.0), reverse=True):
+        nll = cost(scale)
+        if nll > before + budget or (held_nll and held_nll(scale) > held_limit):
+            break  # both only grow as the weights fall further
+        chosen = (scale, nll)
+    return chosen
+
+
+def _scaled_nll(positions: Positions, reference: Mixing):
+    """scale -> the mean NLL of ``positions`` under ``reference``'s weights times ``scale``."""
+    net, ngram, targets, lengths = positions
+    log_net, log_ngram = np.log(np.maximum(net, _TINY)), np.log(np.maximum(ngram, _TINY))
+    rows = np.arange(len(targets))
+
+    def nll_at(scale: float) -> float:
+        w = np.asarray(scaled(reference, scale).weights)[lengths][:, None]
+        z = (1.0 - w) * log_net + w * log_ngram
+        top = z.max(axis=1)
+        return float((np.log(np.exp(z - top[:, None]).sum(axis=1)) + top - z[rows, targets]).mean())
+    return nll_at

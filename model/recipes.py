@@ -7,6 +7,7 @@ the new names without forgetting the old style. How hard it pulls is its strengt
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, replace
@@ -16,13 +17,16 @@ from typing import Collection, Sequence
 import numpy as np
 
 from .corpus import EncodedCorpus
-from .ensemble import NameModel, evaluate, with_fitted_ngram
+from .ensemble import NameModel, evaluate, predictions, with_fitted_ngram
+from .mixing import Mixing, scaled, spend_budget
 from .network import CharModel, ModelConfig
 from .ngram import DEFAULT_ORDER as DEFAULT_NGRAM_ORDER
 from .ngram import NGramModel
 from .sampling import MAX_SAMPLES, sample_names
 from .strength import DEFAULT_STRENGTH, Strength, get_strength
 from .training import Progress, ProgressFn, StopFn, TrainConfig, run_epochs
+
+log = logging.getLogger(__name__)
 
 # The shipped checkpoint's recipe: three 64-unit LSTMs, dropout 0.2 before the output layer,
 # Adam at 1.5e-2 (a high rate regularises). Four members score a little better but miss the
@@ -75,7 +79,8 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
               replay_names: Sequence[str] | None = None, replay_ratio: float | None = None,
               train_config: TrainConfig | None = None, progress: ProgressFn | None = None,
               should_stop: StopFn | None = None, *, strength: str | Strength = DEFAULT_STRENGTH,
-              seed: int = 0, time_budget: float | None = None) -> FitResult:
+              seed: int = 0, time_budget: float | None = None,
+              base_names: Sequence[str] | None = None, held_names: Sequence[str] | None = None) -> FitResult:
     """A fine-tuned copy of ``model`` (the original is never modified).
 
     Each epoch trains on the ``new_names`` plus ``replay_ratio`` times as many replayed names,
@@ -94,6 +99,17 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
     "Style strength"). The counts of earlier fine-tunes are replaced rather than added to,
     because the bot fine-tunes a server's model on *all* its names each time: adding would count
     every name again per version.
+
+    Then, if the strength has a budget, the n-gram's mixing weights are turned down as far as
+    the budget on ``base_names`` allows (:func:`model.mixing.spend_budget`): the counts still
+    vote for the base style at every letter, and that vote, not the networks, is what held a
+    real family like "-ceratops" under 10 % of samples. ``base_names`` should be the names the
+    promotion rule will judge forgetting on (the bot's base samples, the CLI's val file);
+    without them, samples of ``model`` stand in. ``held_names`` (the server's held-out names)
+    keep the scale from making those worse than before (or than the unscaled weights make them).
+    The scale applies to the weights of the model
+    the first fine-tune started from (kept in the metadata), so a fine-tune of a fine-tune does
+    not compound it.
     """
     if not new_names:
         raise ValueError("fine-tuning needs at least one new name")
@@ -117,16 +133,44 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
 
     networks = [m.copy() for m in model.members]
     result = _fit_members(networks, mix, val_names, config, progress, should_stop)
+    budgeted: dict = {}
     if model.ngram is not None:
-        result.model = result.model.with_ngram(model.ngram.adapted_to(list(new_names) * recipe.ngram_weight),
-                                               model.mixing)
+        ngram = model.ngram.adapted_to(list(new_names) * recipe.ngram_weight)
+        mixing = model.mixing
+        if recipe.budget is not None and not result.cancelled:
+            mixing, budgeted = _within_budget(model, result.model, ngram, new_names, base_names, held_names,
+                                              recipe.budget, rng)
+        result.model = result.model.with_ngram(ngram, mixing)
         result.val_loss = math.nan if result.cancelled else evaluate(result.model, list(val_names))
     custom = train_config is not None or replay_ratio is not None
     result.model.metadata = {**model.metadata, "kind": "fine-tune", "created": _now(),
                              "fine_tune_names": len(new_names), "replay_names": per_epoch,
                              "strength": "custom" if custom else recipe.name,
-                             "val_loss": result.val_loss, "training": _describe(config)}
+                             "val_loss": result.val_loss, "training": _describe(config), **budgeted}
     return result
+
+
+BUDGET_SAMPLES = 300  # base names sampled to measure the budget on when the caller gives none
+
+
+def _within_budget(model: NameModel, tuned: NameModel, ngram: NGramModel, new_names: Sequence[str],
+                   base_names: Sequence[str] | None, held_names: Sequence[str] | None, budget: float,
+                   rng: np.random.Generator) -> tuple[Mixing, dict]:
+    """The mixing weights for ``tuned``'s networks and ``ngram``: the reference weights scaled
+    down as far as ``budget`` on base names allows, and the metadata that says so."""
+    reference = Mixing(tuple(model.metadata.get("reference_mixing", model.mixing.weights)))
+    if not base_names:
+        base_names = replay_samples(model, BUDGET_SAMPLES, avoid=set(new_names), seed=rng)
+    base_names = list(base_names)
+    if not base_names:  # nothing to measure the cost on (a model that cannot finish a name): spend nothing
+        return model.mixing, {}
+    before = evaluate(model, base_names)
+    held = {}
+    if held_names:
+        held = dict(held=predictions(tuned, ngram, list(held_names)), held_limit=evaluate(model, list(held_names)))
+    scale, nll = spend_budget(predictions(tuned, ngram, base_names), reference, before, budget, **held)
+    log.debug("n-gram weights × %.2f: base names %.4f → %.4f (budget %g)", scale, before, nll, budget)
+    return scaled(reference, scale), {"reference_mixing": list(reference.weights), "mixing_scale": scale}
 
 
 def replay_samples(model: NameModel, count: int, *, avoid: Collection[str] = (),

@@ -4,7 +4,9 @@ import re
 
 import pytest
 
-from model import BASE_CHECKPOINT, load_checkpoint, save_checkpoint
+from model import BASE_CHECKPOINT, evaluate, load_checkpoint, read_names, save_checkpoint
+from model.ensemble import with_fitted_ngram
+from model.ngram import NGramModel
 from tests.support.model_helpers import tiny_model
 
 from .cli_runner import progress_lines, run_model
@@ -63,6 +65,26 @@ def test_the_default_strength_is_normal_and_pulls_harder_than_subtle(subtle, fil
     held = [re.search(r"held-out names ([\d.]+) → ([\d.]+)", r.stderr).groups() for r in (subtle[1], result)]
     (before, after_subtle), (_, after_normal) = [(float(a), float(b)) for a, b in held]
     assert after_normal < after_subtle < before
+
+
+def test_a_model_with_an_ngram_spends_the_strength_s_budget_on_the_val_file(files):
+    """The n-gram's weights are turned down only as far as the budget on the base validation
+    names allows, and an operator's tighter --tolerance caps that budget."""
+
+    replay, val = read_names(files / "replay.txt"), read_names(files / "val.txt")
+    base = with_fitted_ngram(tiny_model("lstm", members=2), NGramModel.from_names(replay, 3), val)
+    save_checkpoint(base, files / "mixed.npz")
+    for extra, budget in (((), 0.05), (("--tolerance", "0.01"), 0.01)):
+        out = files / f"mixed-{budget}.npz"
+        result = run_model("finetune", "--names", str(files / "server.txt"), "--checkpoint", str(files / "mixed.npz"),
+                           "--replay", str(files / "replay.txt"), "--val", str(files / "val.txt"),
+                           "--out", str(out), *extra)
+        assert result.returncode == 0, result.stderr
+        assert f"as far down as a budget of {budget:g} on the base validation names" in result.stderr
+        tuned = load_checkpoint(out)
+        scale = tuned.metadata["mixing_scale"]
+        if scale < 1.0:  # turned down: then within the budget on the val file
+            assert evaluate(tuned, val) <= evaluate(base, val) + budget + 1e-9
 
 
 @pytest.mark.parametrize("extra, fragment", [

@@ -20,6 +20,9 @@ from model import (
     fine_tune,
     get_strength,
 )
+from model.ensemble import with_fitted_ngram
+from model.mixing import SCALES, Mixing, mixture_nll, scaled, spend_budget
+from model.ngram import NGramModel
 from model.recipes import replay_samples
 from model.sampling import MAX_SAMPLES
 from model.strength import MIN_EPOCH_NAMES
@@ -111,3 +114,86 @@ def test_a_replay_pool_smaller_than_an_epoch_s_share_is_drawn_with_replacement()
 def test_self_replay_stays_within_the_sampler_s_cap():
     names = replay_samples(tiny_model(), 10 * MAX_SAMPLES, seed=np.random.default_rng(0))
     assert 0 < len(names) <= MAX_SAMPLES
+
+
+# --------------------------------------------------------------------------- the base-name budget
+
+@pytest.fixture(scope="module")
+def mixed_base(base):
+    """The tiny base with a 4-gram mixed in, its weights fitted on val (the shipped model has a 6-gram)."""
+    return with_fitted_ngram(base, NGramModel.from_names(BASE_TRAIN, 4), BASE_VAL)
+
+
+def test_spend_budget_picks_the_smallest_scale_within_the_budget():
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 5, 400)
+    ngram = np.full((400, 5), 0.05)
+    ngram[np.arange(400), targets] = 0.8  # the n-gram knows these names; the "networks" do not
+    net = np.full((400, 5), 0.2)
+    lengths = rng.integers(0, 3, 400)
+    reference = Mixing((0.5, 0.6, 0.9))
+    nll = {s: mixture_nll(net, ngram, targets, lengths, scaled(reference, s)) for s in SCALES}
+    before, positions = nll[1.0], (net, ngram, targets, lengths)
+    budget = (nll[0.7] - before + nll[0.675] - before) / 2  # between the costs of 0.7 and 0.675
+    scale, cost = spend_budget(positions, reference, before, budget)
+    assert scale == 0.7 and cost == pytest.approx(nll[0.7])
+    assert spend_budget(positions, reference, before, 0.0)[0] == 1.0
+    assert spend_budget(positions, reference, before, 10.0)[0] == min(SCALES)
+
+
+def test_spend_budget_never_makes_the_held_out_names_worse_than_before():
+    rng = np.random.default_rng(1)
+    targets, lengths = rng.integers(0, 5, 400), rng.integers(0, 3, 400)
+    ngram = np.full((400, 5), 0.05)
+    ngram[np.arange(400), targets] = 0.8
+    net = np.full((400, 5), 0.2)
+    reference, positions = Mixing((0.5, 0.6, 0.9)), (net, ngram, targets, lengths)
+    before = mixture_nll(net, ngram, targets, lengths, reference)
+    # The same positions stand for the held-out names: any scale below 1 makes them worse.
+    assert spend_budget(positions, reference, before, 10.0, held=positions, held_limit=before)[0] == 1.0
+    limit = mixture_nll(net, ngram, targets, lengths, scaled(reference, 0.9))
+    assert spend_budget(positions, reference, before, 10.0, held=positions, held_limit=limit + 1e-9)[0] == 0.9
+
+
+def test_a_budget_turns_the_ngram_down_within_it_on_the_base_names(mixed_base):
+    strength = Strength("b", replay_ratio=1.0, lr=5e-3, steps=60, tolerance=0.5, ngram_weight=2, budget=0.3)
+    fit = fine_tune(mixed_base, TUNE, HELD, replay_names=BASE_TRAIN, strength=strength, base_names=BASE_VAL)
+    scale = fit.model.metadata["mixing_scale"]
+    assert scale < 1.0
+    assert fit.model.mixing == scaled(mixed_base.mixing, scale)
+    assert evaluate(fit.model, BASE_VAL) <= evaluate(mixed_base, BASE_VAL) + 0.3 + 1e-9
+
+
+def test_without_a_budget_the_weights_are_the_model_s(mixed_base):
+    strength = Strength("b", replay_ratio=1.0, lr=5e-3, steps=30, tolerance=0.5, ngram_weight=2)
+    fit = fine_tune(mixed_base, TUNE, HELD, replay_names=BASE_TRAIN, strength=strength, base_names=BASE_VAL)
+    assert fit.model.mixing == mixed_base.mixing and "mixing_scale" not in fit.model.metadata
+
+
+def test_a_fine_tune_of_a_fine_tune_scales_the_first_model_s_weights_not_its_own(mixed_base):
+    strength = Strength("b", replay_ratio=1.0, lr=5e-3, steps=30, tolerance=0.5, ngram_weight=2, budget=0.3)
+    first = fine_tune(mixed_base, TUNE, HELD, replay_names=BASE_TRAIN, strength=strength, base_names=BASE_VAL)
+    second = fine_tune(first.model, TUNE, HELD, replay_names=BASE_TRAIN, strength=strength, base_names=BASE_VAL)
+    assert first.model.metadata["mixing_scale"] < 1.0
+    assert second.model.metadata["reference_mixing"] == list(mixed_base.mixing.weights)
+    assert second.model.mixing == scaled(mixed_base.mixing, second.model.metadata["mixing_scale"])
+
+
+def test_without_base_names_the_budget_is_measured_on_the_model_s_own_samples(mixed_base):
+    strength = Strength("b", replay_ratio=1.0, lr=5e-3, steps=30, tolerance=0.5, ngram_weight=2, budget=0.3)
+    fit = fine_tune(mixed_base, TUNE, HELD, replay_names=BASE_TRAIN, strength=strength)
+    assert "mixing_scale" in fit.model.metadata
+
+
+def test_a_budget_beyond_the_tolerance_is_refused():
+    with pytest.raises(ValueError, match="budget"):
+        Strength("bad", replay_ratio=1.0, lr=1e-3, steps=10, tolerance=0.05, budget=0.06)
+    assert all(s.budget is not None and s.budget <= s.tolerance for s in STRENGTHS.values())
+    assert STRENGTHS["subtle"].budget < STRENGTHS["normal"].budget < STRENGTHS["strong"].budget
+
+
+def test_a_tighter_tolerance_caps_the_budget_and_a_looser_one_leaves_it():
+    normal = STRENGTHS["normal"]
+    assert normal.within(None) is normal and normal.within(0.5) is normal
+    assert normal.within(0.02).budget == 0.02 and normal.within(-0.1).budget == 0.0
+    assert normal.within(0.02).tolerance == normal.tolerance and normal.within(0.02).name == "normal"

@@ -23,7 +23,7 @@ from bot.services.training.fine_tune import TrainingPlan, replay_pool, run_fine_
 from bot.services.training.jobs import JobStatus, NotEnoughNames, TrainingJob
 from bot.services.training.service import SHUTDOWN_REASON, TrainingService
 from bot.services.training.settings import TrainingSettings
-from model import MAX_SAMPLES, Losses, TrainConfig, fine_tune, sample_names, split_holdout
+from model import MAX_SAMPLES, STRENGTHS, Losses, TrainConfig, fine_tune, sample_names, split_holdout
 from tests.support.model_helpers import tiny_model
 
 G1, G2, G3 = 1001, 1002, 1003
@@ -198,6 +198,30 @@ def test_a_cancel_during_preparation_skips_replay_and_training(registry) -> None
     run = run_fine_tune(plan, FAST.train_config, 2.0, 5, lambda p: None, stop)
     assert run.fit.cancelled and run.fit.epochs_run == 0 and run.fit.model is base
     assert len(asked) == 1 and run.samples == ()
+
+
+def test_the_strength_s_budget_is_spent_on_the_base_samples_the_verdict_weighs(monkeypatch) -> None:
+    """The fine-tune turns the n-gram down only as far as the names promotion judges forgetting on
+    allow (model.recipes.fine_tune's ``base_names``), and never so far that the server's held-out
+    names get worse (``held_names``), so what its budget spends is promotable."""
+    import bot.services.training.fine_tune as module
+
+    seen = {}
+
+    def recording(*args, **kwargs):
+        seen.update(kwargs)
+        return fine_tune(*args, **kwargs)
+
+    monkeypatch.setattr(module, "fine_tune", recording)
+    model = tiny_model(cell="lstm")
+    train, held = split_holdout(NAMES, 0.1, 2)
+    plan = TrainingPlan(G1, ServedModel(model, 0, 1.0, 0.0, 0, "base"), model, tuple(train), tuple(held),
+                        ("zorbasaurus", "rexodon"), ("abcab",), 0)
+    run_fine_tune(plan, FAST.train_config, 1.0, 0, lambda p: None, lambda: False)
+    assert seen["base_names"] == ["zorbasaurus", "rexodon"] and seen["held_names"] == list(held)
+    assert seen["strength"] == STRENGTHS["normal"]
+    run_fine_tune(plan, FAST.train_config, 1.0, 0, lambda p: None, lambda: False, tolerance=0.01)
+    assert seen["strength"].budget == 0.01  # an operator's tighter tolerance caps what it may spend
 
 
 # ----------------------------------------------------------------------------- jobs and queue

@@ -96,11 +96,14 @@ def replay_pool(plan: TrainingPlan, ratio: float) -> tuple[str, ...]:
 
 def run_fine_tune(plan: TrainingPlan, config: TrainConfig | None, replay_ratio: float | None, samples: int,
                   progress: Callable[[Progress], None],
-                  should_stop: Callable[[], bool], time_budget: float | None = None) -> TrainingRun:
+                  should_stop: Callable[[], bool], time_budget: float | None = None,
+                  tolerance: float | None = None) -> TrainingRun:
     """Score the current model, fine-tune a copy, score it, sample a few names (blocking).
 
     ``config`` and ``replay_ratio`` override the server's strength when given (tests use tiny
     ones); None uses the strength's recipe. ``time_budget``: seconds of training at most.
+    ``tolerance``: the operator's promotion tolerance, if set; the strength's budget on base
+    names is cut to it (at least 0), so the fine-tune never spends what the verdict refuses.
     """
     current = plan.current.model
     train = list(plan.train_names)
@@ -108,13 +111,14 @@ def run_fine_tune(plan: TrainingPlan, config: TrainConfig | None, replay_ratio: 
     val_before, train_before = evaluate(current, list(plan.val_names)), evaluate(current, train)
     if should_stop():  # each step before training takes a while: a cancel should not wait
         return _cancelled(current, before, val_before, train_before)
-    strength = get_strength(plan.strength)
+    strength = get_strength(plan.strength).within(tolerance)
     replay = replay_pool(plan, strength.replay_ratio if replay_ratio is None else replay_ratio)
     if should_stop():
         return _cancelled(current, before, val_before, train_before)
     fit = fine_tune(current, train, list(plan.val_names), replay_names=replay, replay_ratio=replay_ratio,
                     train_config=config, progress=progress, should_stop=should_stop,
-                    strength=strength, seed=plan.replay_seed, time_budget=time_budget)
+                    strength=strength, seed=plan.replay_seed, time_budget=time_budget,
+                    base_names=list(plan.base_samples), held_names=list(plan.held_out))
     usable = not fit.cancelled and math.isfinite(fit.val_loss)
     after = _losses(fit.model, plan) if usable else Losses(math.nan, math.nan)
     train_after = evaluate(fit.model, train) if usable else math.nan

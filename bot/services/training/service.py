@@ -348,7 +348,7 @@ class TrainingService:
         """The blocking fine-tune (training thread). Tests override it to fake a NaN result."""
         s = self.settings
         return run_fine_tune(plan, s.train_config, s.replay_ratio, s.outcome_samples, progress, should_stop,
-                             time_budget=s.time_budget)
+                             time_budget=s.time_budget, tolerance=s.tolerance)
 
     # ------------------------------------------------------------------ judging and promoting
 
