@@ -34,6 +34,7 @@ from typing import Awaitable, Mapping  # noqa: E402
 
 import yarl  # noqa: E402
 
+from bot.allocator import return_large_blocks_to_the_os  # noqa: E402
 from bot.config import TOKEN_HELP, Config, ConfigError, load_config  # noqa: E402
 from bot.errors import EXIT_CONFIG, EXIT_DATA, StartupError  # noqa: E402
 
@@ -170,6 +171,7 @@ def serve(config: Config, fake_discord: str | None, *, force_sync: bool) -> int:
     from bot.startup import TokenRefused
 
     setup_logging(config)
+    return_large_blocks_to_the_os()
     if fake_discord:
         log.warning("%s is set: talking to a fake Discord at %s (tests only)", TEST_API_BASE, fake_discord)
     try:
