@@ -18,6 +18,7 @@ import discord  # noqa: E402
 from discord import app_commands  # noqa: E402
 
 import bot.__main__ as entry  # noqa: E402  (before bot.app: it pins the BLAS threads)
+import bot.app  # noqa: E402
 from bot.app import DinoBot  # noqa: E402
 
 
@@ -32,5 +33,5 @@ class PingBot(DinoBot):
 
 
 if __name__ == "__main__":
-    entry.DinoBot = PingBot  # run() builds the bot from this module-level name
+    bot.app.DinoBot = PingBot  # run() imports the class from bot.app when it builds the bot
     sys.exit(entry.main())
