@@ -36,6 +36,10 @@ def friendly_message(error: BaseException) -> str | None:
     """The member-facing text for an expected error, or None for a bug."""
     if isinstance(error, (app_commands.CommandInvokeError, app_commands.TransformerError)) and error.__cause__:
         error = error.__cause__
+    if isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
+        # Discord still shows a command as it was before the bot's last update: not a bug here.
+        return ("That command has changed since your Discord app loaded it. Wait a minute for "
+                "Discord to catch up (or restart the app), then try again.")
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down a little: you can use this again in {error.retry_after:.0f} s."
     if isinstance(error, app_commands.NoPrivateMessage):

@@ -62,3 +62,12 @@ async def test_a_bug_in_a_command_shows_the_apology_with_an_id_not_its_text(dino
     assert reply["data"]["flags"] & EPHEMERAL and "error id `" in text and "internal" not in text
     error_id = text.split("`")[1]
     assert f"error {error_id} in dinoname" in caplog.text and "temperature table index 17" in caplog.text
+
+
+async def test_a_command_discord_still_shows_but_the_bot_no_longer_has_is_explained_not_apologised(dino, caplog):
+    # Discord keeps showing a removed or renamed command until its command list catches up.
+    reply = await (await dino.fake.slash("dinofact", user=MEMBER)).response()
+    text = reply["data"]["content"]
+    assert reply["data"]["flags"] & EPHEMERAL and "error id" not in text and "try again" in text
+    assert_sentence(text)
+    assert "ERROR" not in caplog.text
