@@ -114,6 +114,9 @@ def build_parser(prog: str = "dinomodel") -> argparse.ArgumentParser:
     p.add_argument("--ngram-order", type=int, default=DEFAULT_NGRAM_ORDER,
                    help="mix in a Kneser–Ney n-gram of this order counted on the train file "
                         "(0: the networks alone, e.g. the seed's plain RNN)")
+    p.add_argument("--plain-rnn", action="store_true",
+                   help="the seed's model: one tanh RNN, nothing mixed in (sets --cell rnn --members 1 "
+                        "--ngram-order 0 --dropout 0, whatever they say)")
     p.set_defaults(run=cmd_train)
 
     p = command("finetune", "fine-tune a model on a server's names and save a copy")
@@ -202,6 +205,8 @@ def _saved(path: Path) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     # Everything that can be refused is refused before the "training …" line.
     out = _out_path(args, _timestamped("base"))
+    if args.plain_rnn:
+        args.cell, args.members, args.ngram_order, args.dropout = "rnn", 1, 0, 0.0
     model_config = ModelConfig(args.cell, args.hidden, args.dropout)
     train_config = with_overrides(DEFAULT_TRAINING, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                                   patience=args.patience, clip_mode=args.clip_mode, seed=args.seed,

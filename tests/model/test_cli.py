@@ -48,6 +48,18 @@ def test_train_mixes_in_a_6_gram_by_default_and_ngram_order_0_keeps_the_plain_rn
     assert model.ngram is None and model.config.cell == "rnn" and len(model.members) == 1
 
 
+def test_plain_rnn_is_the_seeds_model_behind_one_flag(trained):
+    folder, _, _ = trained
+    plain = folder / "seed.npz"
+    result = run("train", "--train", str(folder / "train.txt"), "--val", str(folder / "val.txt"), "--out", str(plain),
+                 "--plain-rnn", "--hidden", "8", "--epochs", "2")
+    assert result.returncode == 0, result.stderr
+    model = load_checkpoint(plain)
+    assert model.ngram is None and model.config.cell == "rnn" and len(model.members) == 1
+    assert model.config.dropout == 0 and model.config.hidden == 8
+    assert "training 1 × rnn-8" in result.stderr
+
+
 def test_sample_prints_one_name_a_line(trained):
     _, out, _ = trained
     result = run("sample", "--checkpoint", str(out), "--prefix", "ab", "-n", "4", "--seed", "1")
