@@ -29,10 +29,10 @@ For each theme and strength, medians over ``--seeds`` fine-tunes (seeds 0, 1, â€
 
 Replay is the base corpus (the train file, minus the family for ceratops), as the bot does when
 ``DINOBOT_BASE_CORPUS`` is set, and each strength's base budget is spent on the val file, as
-``python -m model finetune`` does. The default strength is also run replaying the base model's
-own samples (the bot's other mode), and with its budget spent on base-model samples (what the
-bot measures forgetting on). Example names are the first 8 samples of seed 0's model, printed as
-one Markdown table per theme.
+``python -m model finetune`` and the bot (``DINOBOT_BASE_VALIDATION``) do. The default strength
+is also run the way a bot without a corpus works: replaying the base model's own samples and
+spending the budget on base-model samples. Example names are the first 8 samples of seed 0's
+model, printed as one Markdown table per theme.
 """
 from __future__ import annotations
 
@@ -147,28 +147,27 @@ class Run:
     """One row of the table: a strength, what it replays, and what its budget is measured on."""
 
     strength: Strength
-    self_replay: bool = False  # replay the base model's own samples instead of the train file
-    bot_budget: bool = False  # measure the budget on base-model samples (as the bot does), not the val file
+    self_replay: bool = False  # the bot without a corpus: replay base samples, judge on them too
 
     @property
     def label(self) -> str:
-        return self.strength.name + (", self-replay" if self.self_replay else "") + \
-            (", budget on samples" if self.bot_budget else "")
+        return self.strength.name + (", self-replay, budget on samples" if self.self_replay else "")
 
 
 def run_strength(theme: Theme, run: Run, seed: int, samples: int) -> Measure:
     started = time.perf_counter()
-    # The val file is what `python -m model finetune` judges forgetting on, so it is what its budget is
-    # spent on; the bot judges (and budgets) on base-model samples, which fine_tune draws itself here.
+    # The val file is what `python -m model finetune` and the bot (DINOBOT_BASE_VALIDATION) judge
+    # forgetting on, so it is what the budget is spent on. A bot without a corpus has only the base
+    # model's samples, to replay and to judge on: fine_tune draws both itself when given None.
     fit = fine_tune(theme.base, theme.tune, theme.val, replay_names=None if run.self_replay else theme.replay,
-                    strength=run.strength, seed=seed, base_names=None if run.bot_budget else theme.val,
+                    strength=run.strength, seed=seed, base_names=None if run.self_replay else theme.val,
                     held_names=theme.held)
     return measure(fit.model, theme, samples, time.perf_counter() - started)
 
 
 def bench(themes: list[Theme], seeds: int, samples: int) -> None:
     default = STRENGTHS[DEFAULT_STRENGTH]
-    runs = [Run(s) for s in STRENGTHS.values()] + [Run(default, self_replay=True), Run(default, bot_budget=True)]
+    runs = [Run(s) for s in STRENGTHS.values()] + [Run(default, self_replay=True)]
     sizes = ", ".join(f"{t.name} {len(t.tune)}" for t in themes)
     print(f"\n## Style strength: medians of {seeds} fine-tune(s); uptake among {samples:,} samples; "
           f"names fine-tuned on: {sizes}")

@@ -33,7 +33,7 @@ from bot.services.registry import ModelRegistry
 from bot.services.store import Store
 from bot.services.suggestions import Suggestions
 from bot.services.training.service import TrainingService
-from bot.startup import open_store, read_corpus, start_registry
+from bot.startup import VALIDATION_KEY, open_store, read_corpus, start_registry
 from bot.ui.checks import MemberRate
 from bot.ui.command_sync import sync_commands
 from bot.ui.replies import report_error
@@ -93,12 +93,14 @@ class DinoBot(commands.AutoShardedBot):
         self._services_opened = True
         config = self.config
         corpus = await asyncio.to_thread(read_corpus, config.base_corpus)
+        base_val = await asyncio.to_thread(read_corpus, config.base_validation, VALIDATION_KEY)
         self.known_names = frozenset(corpus)
         self.store = await open_store(config.database, daily_limit=config.daily_limit, known_names=self.known_names)
         self.registry = ModelRegistry(self.store, config.models_dir, base_checkpoint=config.base_checkpoint,
                                       max_cached=config.training.max_cached_models)
         await start_registry(self.registry)
         self.trainer = TrainingService(self.store, self.registry, config.training, replay_names=corpus or None,
+                                       base_val_names=base_val or None,
                                        activity=lambda: self.last_interaction, owns=config.shards.owns)
         await self.trainer.start()
         self.generator = NameGenerator(self.store, self.registry, self.known_names,

@@ -59,6 +59,7 @@ class Config:
     data_dir: Path = Path("var")
     base_checkpoint: Path = BASE_CHECKPOINT
     base_corpus: tuple[Path, ...] = ()
+    base_validation: tuple[Path, ...] = ()  # names fine-tunes are judged on, never replayed
     daily_limit: int = 20
     generate_rate: tuple[int, float] = (5, 30.0)  # uses per seconds, per user
     submit_rate: tuple[int, float] = (5, 60.0)
@@ -114,6 +115,7 @@ def load_config(env_file: str | os.PathLike | None = ".env", environ: dict[str, 
         data_dir=get.folder("DINOBOT_DATA_DIR", "var"),
         base_checkpoint=get.file("DINOBOT_BASE_CHECKPOINT", BASE_CHECKPOINT),
         base_corpus=get.paths("DINOBOT_BASE_CORPUS", default=(train_path(), val_path())),
+        base_validation=get.paths("DINOBOT_BASE_VALIDATION", default=(val_path(),)),
         daily_limit=get.integer("DINOBOT_DAILY_LIMIT", 20),
         generate_rate=(get.integer("DINOBOT_GENERATE_PER_30S", 5), 30.0),
         submit_rate=(get.integer("DINOBOT_SUBMIT_PER_MINUTE", 5), 60.0),

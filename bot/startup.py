@@ -31,6 +31,7 @@ DATA_KEY = "DINOBOT_DATA_DIR"
 DATABASE_KEY = "DINOBOT_DATABASE_URL"
 CHECKPOINT_KEY = "DINOBOT_BASE_CHECKPOINT"
 CORPUS_KEY = "DINOBOT_BASE_CORPUS"
+VALIDATION_KEY = "DINOBOT_BASE_VALIDATION"
 
 #: Backoff between attempts to reach Discord at start: 1 s, doubling, at most a minute.
 FIRST_RETRY, MAX_RETRY = 1.0, 60.0
@@ -64,13 +65,18 @@ def prepare_data_dir(path: Path) -> None:
                            f"the user running DinoBot, or point {DATA_KEY} at another folder") from None
 
 
-def read_corpus(paths: Iterable[Path]) -> list[str]:
-    """The known dinosaurs: every name of every base corpus file (blocking; run in a thread)."""
+def read_corpus(paths: Iterable[Path], key: str = CORPUS_KEY) -> list[str]:
+    """Every name of every file of a names setting (blocking; run in a thread).
+
+    ``key`` is the setting the files came from: the base corpus (the known dinosaurs) or the
+    base validation names; a bad line is reported under it.
+    """
     try:
         return [name for path in paths for name in read_names(path)]
     except CorpusError as exc:
-        raise StartupError(f"{CORPUS_KEY}: {_clause(exc)}; fix the file, or set {CORPUS_KEY} to other "
-                           "files (empty: no list of known dinosaurs)") from None
+        empty = "no list of known dinosaurs" if key == CORPUS_KEY else "judge on the base model's samples"
+        raise StartupError(f"{key}: {_clause(exc)}; fix the file, or set {key} to other "
+                           f"files (empty: {empty})") from None
 
 
 async def open_store(target: DatabaseTarget, *, daily_limit: int, known_names: frozenset[str]) -> Store:

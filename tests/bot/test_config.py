@@ -16,6 +16,7 @@ def test_defaults_work_without_any_settings():
     assert config.base_checkpoint == BASE_CHECKPOINT
     assert config.base_corpus == (train_path(), val_path()) == (ROOT / "data" / "dinos_train.txt",
                                                                 ROOT / "data" / "dinos_val.txt")
+    assert config.base_validation == (val_path(),)  # fine-tunes are judged on the base model's val names
     assert config.daily_limit == 20 and config.training.schedule_minutes == 60
 
 
@@ -30,6 +31,7 @@ def test_an_explicit_empty_base_corpus_turns_the_known_list_off(monkeypatch):
     monkeypatch.delenv("DINO_CORPUS_DIR", raising=False)
     assert load_config(environ={"DINOBOT_BASE_CORPUS": ""}).base_corpus == ()
     assert load_config(environ={"DINOBOT_BASE_CORPUS": "  "}).base_corpus == ()
+    assert load_config(environ={"DINOBOT_BASE_VALIDATION": ""}).base_validation == ()  # judged on samples
 
 
 def test_every_key_is_read(tmp_path):
@@ -40,10 +42,10 @@ def test_every_key_is_read(tmp_path):
         "DINOBOT_BASE_CORPUS": str(names), "DINOBOT_DAILY_LIMIT": "3", "DINOBOT_GENERATE_PER_30S": "9",
         "DINOBOT_SUBMIT_PER_MINUTE": "2", "DINOBOT_FINETUNE_EVERY_MINUTES": "0", "DINOBOT_FINETUNE_MIN_NEW": "7",
         "DINOBOT_FINETUNE_MIN_NAMES": "11", "DINOBOT_PROMOTE_TOLERANCE": "0.1", "DINOBOT_MAX_CACHED_MODELS": "2",
-        "DINOBOT_LOG_LEVEL": "debug",
+        "DINOBOT_LOG_LEVEL": "debug", "DINOBOT_BASE_VALIDATION": str(names),
     })
     assert config.token == "abc" and config.dev_guild_id == 123 and config.data_dir == tmp_path
-    assert config.base_corpus == (names,) and config.daily_limit == 3
+    assert config.base_corpus == (names,) == config.base_validation and config.daily_limit == 3
     assert config.generate_rate == (9, 30.0) and config.submit_rate == (2, 60.0)
     t = config.training
     assert (t.schedule_minutes, t.min_new_names, t.min_names, t.tolerance, t.max_cached_models) == (0, 7, 11, 0.1, 2)
@@ -57,6 +59,7 @@ def test_every_key_is_read(tmp_path):
     ("DINOBOT_PROMOTE_TOLERANCE", "lots", "must be a number"),
     ("DINOBOT_LOG_LEVEL", "LOUD", "one of DEBUG"),
     ("DINOBOT_BASE_CORPUS", "/no/such/file.txt", "do not exist"),
+    ("DINOBOT_BASE_VALIDATION", "/no/such/val.txt", "do not exist"),
 ])
 def test_bad_values_name_the_key(key, value, fragment):
     with pytest.raises(ConfigError, match=fragment):

@@ -138,6 +138,15 @@ def test_a_corpus_file_with_a_bad_line(tmp_path):
     assert "DINOBOT_BASE_CORPUS" in line and "known.txt, line 2" in line and "'-'" in line
 
 
+def test_a_validation_names_file_with_a_bad_line(tmp_path):
+    val = tmp_path / "val.txt"
+    val.write_text("tyrannosaurus\nraptor 2\n")
+    done = start(tmp_path, {"DINOBOT_BASE_VALIDATION": str(val)})
+    assert done.returncode == EXIT_DATA, done
+    line = the_one_line(done)
+    assert "DINOBOT_BASE_VALIDATION" in line and "val.txt, line 2" in line and "samples" in line
+
+
 def test_a_garbage_database_file(tmp_path):
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "dinobot.sqlite3").write_bytes(b"this is no database at all\n" * 200)

@@ -224,6 +224,28 @@ def test_the_strength_s_budget_is_spent_on_the_base_samples_the_verdict_weighs(m
     assert seen["strength"].budget == 0.01  # an operator's tighter tolerance caps what it may spend
 
 
+async def test_forgetting_is_judged_on_the_base_validation_names_which_are_never_replayed(
+        store, registry, monkeypatch) -> None:
+    import bot.services.training.service as module
+
+    plans: list[TrainingPlan] = []
+
+    def recording(plan, *args, **kwargs):
+        plans.append(plan)
+        return run_fine_tune(plan, *args, **kwargs)
+
+    monkeypatch.setattr(module, "run_fine_tune", recording)
+    corpus = tuple(f"{a}{b}osaurus" for a in "bcdfg" for b in "aeiou")  # 25 names
+    val = corpus[:4]  # as with the defaults: the val file is part of the known corpus too
+    await add_names(store, G1)
+    async with await running(store, registry, replay_names=corpus, base_val_names=val) as service:
+        job = await service.request(G1, ADMIN)
+        await job.wait()
+    plan = plans[0]
+    assert plan.base_samples == val  # the real names, not the base model's samples
+    assert plan.replay_names == corpus[4:]  # never trained on what the verdict is measured on
+
+
 # ----------------------------------------------------------------------------- jobs and queue
 
 

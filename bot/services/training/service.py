@@ -68,11 +68,14 @@ class TrainingService:
     def __init__(self, store: Store, registry: ModelRegistry,
                  settings: TrainingSettings | None = None, *,
                  replay_names: Sequence[str] | None = None,
+                 base_val_names: Sequence[str] | None = None,
                  clock: Callable[[], float] = time.time,
                  activity: Callable[[], float] | None = None,
                  owns: Callable[[int], bool] = lambda guild_id: True,
                  holder: str | None = None) -> None:
         """``replay_names``: a base corpus to replay; None replays the shipped model's samples.
+        ``base_val_names``: real names that measure what a fine-tune forgets (the base model's
+        validation file), kept out of replay; None measures it on the base model's samples.
 
         ``activity``: when the bot last saw an interaction (``time.monotonic()``); training
         pauses between batches while the bot is busy (see :mod:`bot.cpu_priority`).
@@ -84,14 +87,17 @@ class TrainingService:
         self.settings = settings or TrainingSettings()
         self.owns = owns
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self._replay = tuple(replay_names) if replay_names else None
+        # The names forgetting is measured on; with none given, base-model samples (drawn once).
+        self._base_val = tuple(dict.fromkeys(base_val_names)) if base_val_names else None
+        judged = set(self._base_val or ())
+        replay = tuple(n for n in replay_names or () if n not in judged)
+        self._replay = replay or None
         self._clock = clock
         self._activity = activity
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dinobot-train")
         self._queue: asyncio.Queue[TrainingJob | None] = asyncio.Queue()
         self._jobs: dict[int, TrainingJob] = {}  # guild -> its queued or running job
         self._waiting: set[int] = set()  # jobs whose lease another process holds (logged once)
-        self._base_val: tuple[str, ...] | None = None
         self._worker: asyncio.Task | None = None
         self.scheduler = Scheduler(self)
         self._closed = False
