@@ -31,20 +31,30 @@ State = tuple[np.ndarray, ...]
 
 # ---------------------------------------------------------------- shared by both cells
 
-def _starts_at_zero(state: State) -> bool:
-    """True when every state array is zero (always so in training): step 0 then needs no h U."""
-    return not any(s.any() for s in state)
+def _starts_at_zero(state: State | None) -> bool:
+    """True when every state array is zero (None says so without looking, as training does):
+    step 0 then needs no h U."""
+    return state is None or not any(s.any() for s in state)
 
 
-def _stacked_inputs(ids: np.ndarray, h0: np.ndarray, rows: int, ws: Workspace) -> np.ndarray:
+def _stacked_inputs(ids: np.ndarray, h0: np.ndarray | None, hidden: int, rows: int, dtype: np.dtype,
+                    ws: Workspace) -> np.ndarray:
     """The (H + rows, T + 1, B) stack [h; x]: block t holds the state before step t over the
-    one-hot of step t's input (id -1 is the last row, the start). The forward fills h in."""
+    one-hot of step t's input (id -1 is the last row, the start). The forward fills h in.
+    ``h0`` None is the zero state."""
     steps, batch = ids.shape
-    hidden = h0.shape[1]
-    stack = ws.empty("stack", (hidden + rows, steps + 1, batch), h0.dtype)
-    stack[:hidden, 0] = h0.T
+    stack = ws.empty("stack", (hidden + rows, steps + 1, batch), dtype)
+    if h0 is None:
+        stack[:hidden, 0].fill(0)
+    else:
+        stack[:hidden, 0] = h0.T
     stack[hidden:].fill(0)
-    stack[hidden + ids % rows, np.arange(steps)[:, None], np.arange(batch)] = 1.0
+    # The ones' flat positions: row hidden + id, column t·B + b (one 1-D scatter).
+    ones = ids % rows
+    ones += hidden
+    ones *= (steps + 1) * batch
+    ones += np.arange(steps * batch).reshape(steps, batch)
+    stack.reshape(-1)[ones] = 1.0
     return stack
 
 
@@ -91,9 +101,9 @@ def _weight_grads(stack: np.ndarray, da: np.ndarray, hidden: int) -> tuple[np.nd
 
 # ---------------------------------------------------------------- vanilla tanh RNN
 
-def rnn_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
+def rnn_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State | None,
                 ws: Workspace | None = None) -> tuple[np.ndarray, tuple]:
-    """h_t = tanh(E[x_t] + h_{t-1} U) for every step of ``ids`` (T, B).
+    """h_t = tanh(E[x_t] + h_{t-1} U) for every step of ``ids`` (T, B); ``state`` None is zero.
 
     Returns the states after every step as one (H, T·B) matrix, and a cache for the backward.
     Both live in ``ws`` when given (valid until its next use), else in fresh arrays.
@@ -101,7 +111,7 @@ def rnn_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
     ws = ws if ws is not None else Workspace()
     steps, batch = ids.shape
     hidden = U.shape[0]
-    stack = _stacked_inputs(ids, state[0], E.shape[0], ws)
+    stack = _stacked_inputs(ids, None if state is None else state[0], hidden, E.shape[0], U.dtype, ws)
     weights = _joint_weights(U, E, ws)[0]
     first = hidden if _starts_at_zero(state) else 0  # h_0 = 0: step 0 reads only its input
     z = ws.empty("z", (hidden, batch), U.dtype)
@@ -148,10 +158,9 @@ def rnn_step(a: np.ndarray, U: np.ndarray, state: State) -> State:
 # are one block (one affine fix-up after a shared tanh), and in the backward pass the three
 # gates driven by dc (i, f, g) are one block and the one driven by dh (o) another.
 _TRAIN_ORDER = (3, 0, 1, 2)  # stored gate block of each training position
-_STORED_ORDER = (1, 2, 3, 0)  # training position of each stored gate block
 
 
-def lstm_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
+def lstm_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State | None,
                  ws: Workspace | None = None) -> tuple[np.ndarray, tuple]:
     """All steps of an LSTM: one (4H, H + 28) x (H + 28, B) matmul a step and seven ufuncs.
 
@@ -163,7 +172,7 @@ def lstm_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
     [i; f] · [g; c_{t-1}] is ONE multiply, and c_t = i g + f c_{t-1} one add of its halves
     (written straight into the next step's c slot). The products [i g; f c_{t-1}] are kept:
     the backward pass needs exactly them. Every array is preallocated, in ``ws`` when given
-    (valid until its next use).
+    (valid until its next use). ``state`` None is the zero state.
     """
     ws = ws if ws is not None else Workspace()
     steps, batch = ids.shape
@@ -171,9 +180,12 @@ def lstm_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
     H = hidden
     weights, U_train = _joint_weights(U, E, ws, _TRAIN_ORDER)
     weights[: 3 * H] *= 0.5  # the sigmoid gates' rows: tanh(z / 2)
-    stack = _stacked_inputs(ids, state[0], E.shape[0], ws)
+    stack = _stacked_inputs(ids, None if state is None else state[0], H, E.shape[0], dtype, ws)
     blocks = ws.empty("blocks", (steps + 1, 5 * H, batch), dtype)  # o, i, f, g, c_{t-1}
-    blocks[0, 4 * H :] = state[1].T
+    if state is None:
+        blocks[0, 4 * H :].fill(0)
+    else:
+        blocks[0, 4 * H :] = state[1].T
     prods = ws.empty("prods", (steps, 2 * H, batch), dtype)  # i g, f c_{t-1}
     tanh_c = ws.empty("tanh_c", (steps, H, batch), dtype)
     first = hidden if _starts_at_zero(state) else 0  # h_0 = 0: step 0 reads only its input
@@ -243,7 +255,10 @@ def lstm_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.nda
     U_train, stack, blocks, prods, tanh_c, ws = cache
     steps, hidden, batch = tanh_c.shape
     H = hidden
-    dh_out = dh_cols.reshape(hidden, steps, batch).transpose(1, 0, 2)
+    # dLoss/dh per step as contiguous (H, B) blocks: one transposing copy here is cheaper than
+    # adding a strided (H, B) slice every step.
+    dh_out = ws.empty("dh_by_step", (steps, hidden, batch), tanh_c.dtype)
+    np.copyto(dh_out, dh_cols.reshape(hidden, steps, batch).transpose(1, 0, 2))
     da, carry = _lstm_local_derivatives(blocks, prods, tanh_c, ws)
     both = ws.zeros("dc_dh_carried", (2 * H, batch), da.dtype)  # [dc; dh]
     dc, dh = both[:H], both[H:]
@@ -263,10 +278,11 @@ def lstm_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.nda
         d_ifg *= dc  # i, f, g
         later = d
     # One copy puts each pre-activation's steps side by side for the weight product and the
-    # gate blocks back in the stored order (i, f, g, o), so dE and dU come out in that order.
+    # gate blocks back in the stored order (i, f, g, o), so dE and dU come out in that order:
+    # training's (o, i, f, g) is that order rotated by one block.
     da_by_row = ws.empty("da", (4 * H, steps, batch), da.dtype)
-    for k, position in enumerate(_STORED_ORDER):
-        np.copyto(da_by_row[k * H : (k + 1) * H], da[:, position * H : (position + 1) * H].transpose(1, 0, 2))
+    np.copyto(da_by_row[: 3 * H], da[:, H:].transpose(1, 0, 2))
+    np.copyto(da_by_row[3 * H :], da[:, :H].transpose(1, 0, 2))
     return _weight_grads(stack, da_by_row, hidden)
 
 
@@ -309,7 +325,7 @@ class Cell:
     name: str
     gates: int  # pre-activation width = gates * hidden
     states: int  # number of state arrays (h; or h and c)
-    forward: Callable  # training: (ids, E, U, state) -> (h (H, T·B), cache)
+    forward: Callable  # training: (ids, E, U, state or None for zeros, workspace) -> (h (H, T·B), cache)
     backward: Callable  # (dLoss/dh (H, T·B), cache) -> (dE, dU)
     prepare: Callable  # inference: weights rearranged once for the fast step
     step: Callable
