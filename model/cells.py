@@ -123,22 +123,30 @@ def rnn_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State | No
 
 
 def rnn_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """dE and dU given dLoss/dh (H, T·B) for the states :func:`rnn_forward` returned."""
+    """dE and dU given dLoss/dh (H, T·B) for the states :func:`rnn_forward` returned.
+
+    The loop works on per-step contiguous (H, B) blocks: dLoss/dh and tanh' = 1 - h² are laid
+    out (T, H, B) before it (tanh' for every step at once, so the loop only multiplies by it),
+    and the pre-activation gradients are transposed to (H, T, B) once after it for the weight
+    product. Two transposing copies a batch cost less than two strided ufuncs a step.
+    """
     U, stack, ws = cache
     hidden, steps, batch = U.shape[0], stack.shape[1] - 1, stack.shape[2]
-    dh = dh_cols.reshape(hidden, steps, batch)
-    h = stack[:hidden, 1:]
-    # tanh' = 1 - h^2 for every step at once, so the loop only multiplies by it (in place).
-    da = ws.empty("da", (hidden, steps, batch), U.dtype)
+    dh = ws.empty("dh_by_step", (steps, hidden, batch), U.dtype)
+    np.copyto(dh, dh_cols.reshape(hidden, steps, batch).transpose(1, 0, 2))
+    h = stack[:hidden, 1:].transpose(1, 0, 2)
+    da = ws.empty("da_by_step", (steps, hidden, batch), U.dtype)
     np.multiply(h, h, out=da)
     np.subtract(1.0, da, out=da)
     carry = ws.zeros("carry", (hidden, batch), U.dtype)  # dLoss/dh_t arriving from step t + 1
     for t in range(steps - 1, -1, -1):
-        carry += dh[:, t]
-        da[:, t] *= carry
+        carry += dh[t]
+        da[t] *= carry
         if t:  # nobody needs the start state's gradient
-            np.matmul(U, da[:, t], out=carry)
-    return _weight_grads(stack, da, hidden)
+            np.matmul(U, da[t], out=carry)
+    da_by_row = ws.empty("da", (hidden, steps, batch), U.dtype)
+    np.copyto(da_by_row, da.transpose(1, 0, 2))
+    return _weight_grads(stack, da_by_row, hidden)
 
 
 def rnn_prepare(E: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -129,7 +129,8 @@ BUGS = {
     "LSTM input- and forget-gate derivatives without their g and c_{t-1} factors":
         (model.cells, "K_if *= prods\n", "K_if *= gates[:, H : 3 * H]\n", ["E", "U"]),
     "RNN tanh' from the previous step's state":
-        (model.cells, "h = stack[:hidden, 1:]\n", "h = stack[:hidden, :-1]\n", ["E", "U"]),
+        (model.cells, "h = stack[:hidden, 1:].transpose(1, 0, 2)\n", "h = stack[:hidden, :-1].transpose(1, 0, 2)\n",
+         ["E", "U"]),
 }
 
 
