@@ -197,12 +197,16 @@ def lstm_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State | N
     prods = ws.empty("prods", (steps, 2 * H, batch), dtype)  # i g, f c_{t-1}
     tanh_c = ws.empty("tanh_c", (steps, H, batch), dtype)
     first = hidden if _starts_at_zero(state) else 0  # h_0 = 0: step 0 reads only its input
-    # Per-step views, made up front: iterating an array's first axis is cheaper than indexing
-    # a dozen slices inside the loop, where at 64 units every microsecond is 3 % of a step.
-    gates, c_slots = blocks[:steps, : 4 * H], blocks[1:, 4 * H :]
-    views = zip(stack[:, :steps].transpose(1, 0, 2), gates, gates[:, : 3 * H], gates[:, H : 3 * H],
-                blocks[:steps, 3 * H :], prods, prods[:, :H], prods[:, H:], c_slots, tanh_c, gates[:, :H],
-                stack[:H, 1:].transpose(1, 0, 2), strict=True)
+
+    def step_views() -> list[tuple[np.ndarray, ...]]:
+        gates, c_slots = blocks[:steps, : 4 * H], blocks[1:, 4 * H :]
+        return list(zip(stack[:, :steps].transpose(1, 0, 2), gates, gates[:, : 3 * H], gates[:, H : 3 * H],
+                        blocks[:steps, 3 * H :], prods, prods[:, :H], prods[:, H:], c_slots, tanh_c, gates[:, :H],
+                        stack[:H, 1:].transpose(1, 0, 2), strict=True))
+
+    # The dozen per-step views are made once per batch shape: at 64 units making them every
+    # step cost as much as one of the step's ufuncs.
+    views = ws.memo(("lstm_forward", steps, batch, H, dtype), step_views)
     for t, (x, z, sig, i_f, g_c, p, p_ig, p_fc, c_next, tc, o, h) in enumerate(views):
         if t:
             np.matmul(weights, x, out=z)
@@ -269,11 +273,12 @@ def lstm_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.nda
     np.copyto(dh_out, dh_cols.reshape(hidden, steps, batch).transpose(1, 0, 2))
     da, carry = _lstm_local_derivatives(blocks, prods, tanh_c, ws)
     both = ws.zeros("dc_dh_carried", (2 * H, batch), da.dtype)  # [dc; dh]
-    dc, dh = both[:H], both[H:]
     scratch = ws.empty("dc_terms", (2 * H, batch), da.dtype)
+    dc, dh, from_dc, from_dh = ws.memo(("lstm_carry", H, batch, da.dtype),
+                                       lambda: (both[:H], both[H:], scratch[:H], scratch[H:]))
+    views = ws.memo(("lstm_backward", steps, batch, H, da.dtype), lambda: list(zip(
+        da[::-1], da[::-1, :H], da[:, H:].reshape(steps, 3, H, batch)[::-1], carry[::-1], dh_out[::-1], strict=True)))
     later = None  # the pre-activation gradients of step t + 1
-    views = zip(da[::-1], da[::-1, :H], da[:, H:].reshape(steps, 3, H, batch)[::-1], carry[::-1], dh_out[::-1],
-                strict=True)
     for d, d_o, d_ifg, factors, out in views:
         if later is None:
             np.copyto(dh, out)
@@ -281,7 +286,7 @@ def lstm_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.nda
             np.matmul(U_train, later, out=dh)  # dh_t = U d_{t+1} + dLoss/dh_t
             dh += out
         np.multiply(both, factors, out=scratch)
-        np.add(scratch[:H], scratch[H:], out=dc)  # dc_t = f_{t+1} dc_{t+1} + o (1 - tanh(c_t)^2) dh_t
+        np.add(from_dc, from_dh, out=dc)  # dc_t = f_{t+1} dc_{t+1} + o (1 - tanh(c_t)^2) dh_t
         d_o *= dh
         d_ifg *= dc  # i, f, g
         later = d
