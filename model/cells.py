@@ -31,29 +31,60 @@ State = tuple[np.ndarray, ...]
 
 # ---------------------------------------------------------------- shared by both cells
 
-def _starts_at_zero(state: State) -> bool:
-    """True when every state array is zero (always so in training): step 0 then needs no h U."""
-    return not any(s.any() for s in state)
+def _starts_at_zero(state: State | None) -> bool:
+    """True when every state array is zero (None says so without looking, as training does):
+    step 0 then needs no h U."""
+    return state is None or not any(s.any() for s in state)
 
 
-def _stacked_inputs(ids: np.ndarray, h0: np.ndarray, rows: int, ws: Workspace) -> np.ndarray:
+def _stacked_inputs(ids: np.ndarray, h0: np.ndarray | None, hidden: int, rows: int, dtype: np.dtype,
+                    ws: Workspace) -> np.ndarray:
     """The (H + rows, T + 1, B) stack [h; x]: block t holds the state before step t over the
-    one-hot of step t's input (id -1 is the last row, the start). The forward fills h in."""
+    one-hot of step t's input (id -1 is the last row, the start). The forward fills h in.
+    ``h0`` None is the zero state."""
     steps, batch = ids.shape
-    hidden = h0.shape[1]
-    stack = ws.empty("stack", (hidden + rows, steps + 1, batch), h0.dtype)
-    stack[:hidden, 0] = h0.T
+    stack = ws.empty("stack", (hidden + rows, steps + 1, batch), dtype)
+    if h0 is None:
+        stack[:hidden, 0].fill(0)
+    else:
+        stack[:hidden, 0] = h0.T
     stack[hidden:].fill(0)
-    stack[hidden + ids % rows, np.arange(steps)[:, None], np.arange(batch)] = 1.0
+    # The ones' flat positions: row hidden + id, column t·B + b (one 1-D scatter).
+    ones = ids % rows
+    ones += hidden
+    ones *= (steps + 1) * batch
+    ones += np.arange(steps * batch).reshape(steps, batch)
+    stack.reshape(-1)[ones] = 1.0
     return stack
 
 
-def _joint_weights(U: np.ndarray, E: np.ndarray) -> np.ndarray:
-    """[U^T | E^T] (G·H, H + rows), contiguous: the left factor of every step's product."""
-    joint = np.empty((U.shape[1], U.shape[0] + E.shape[0]), dtype=U.dtype)
-    joint[:, : U.shape[0]] = U.T
-    joint[:, U.shape[0] :] = E.T
-    return joint
+def _joint_weights(U: np.ndarray, E: np.ndarray, ws: Workspace,
+                   blocks: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """[U^T | E^T] (G·H, H + rows), contiguous: the left factor of every step's product.
+
+    ``blocks`` reorders the G column blocks of U and E (block k of the result is block
+    ``blocks[k]`` of the input). Also returns U with its columns so reordered (H, G·H), a
+    workspace view for the backward pass.
+
+    The transpose goes through a copy whose rows are padded by 16 floats: read down a column of
+    a (128, 512) array, every element is 2 KiB from the last, the reads all land in the same
+    few cache sets, and NumPy's transposing copy took 73 µs (5 µs a time step at 128 units);
+    from the padded copy it takes a quarter of that.
+    """
+    hidden, width = U.shape
+    rows = hidden + E.shape[0]
+    padded = ws.empty("joint_src", (rows, width + 16), U.dtype)[:, :width]
+    if blocks is None:
+        padded[:hidden] = U
+        padded[hidden:] = E
+    else:
+        size = width // len(blocks)
+        for k, source in enumerate(blocks):
+            padded[:hidden, k * size : (k + 1) * size] = U[:, source * size : (source + 1) * size]
+            padded[hidden:, k * size : (k + 1) * size] = E[:, source * size : (source + 1) * size]
+    joint = ws.empty("joint", (width, rows), U.dtype)
+    np.copyto(joint, padded.T)
+    return joint, padded[:hidden]
 
 
 def _weight_grads(stack: np.ndarray, da: np.ndarray, hidden: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,9 +101,9 @@ def _weight_grads(stack: np.ndarray, da: np.ndarray, hidden: int) -> tuple[np.nd
 
 # ---------------------------------------------------------------- vanilla tanh RNN
 
-def rnn_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
+def rnn_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State | None,
                 ws: Workspace | None = None) -> tuple[np.ndarray, tuple]:
-    """h_t = tanh(E[x_t] + h_{t-1} U) for every step of ``ids`` (T, B).
+    """h_t = tanh(E[x_t] + h_{t-1} U) for every step of ``ids`` (T, B); ``state`` None is zero.
 
     Returns the states after every step as one (H, T·B) matrix, and a cache for the backward.
     Both live in ``ws`` when given (valid until its next use), else in fresh arrays.
@@ -80,8 +111,8 @@ def rnn_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
     ws = ws if ws is not None else Workspace()
     steps, batch = ids.shape
     hidden = U.shape[0]
-    stack = _stacked_inputs(ids, state[0], E.shape[0], ws)
-    weights = _joint_weights(U, E)
+    stack = _stacked_inputs(ids, None if state is None else state[0], hidden, E.shape[0], U.dtype, ws)
+    weights = _joint_weights(U, E, ws)[0]
     first = hidden if _starts_at_zero(state) else 0  # h_0 = 0: step 0 reads only its input
     z = ws.empty("z", (hidden, batch), U.dtype)
     for t in range(steps):
@@ -92,22 +123,30 @@ def rnn_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
 
 
 def rnn_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """dE and dU given dLoss/dh (H, T·B) for the states :func:`rnn_forward` returned."""
+    """dE and dU given dLoss/dh (H, T·B) for the states :func:`rnn_forward` returned.
+
+    The loop works on per-step contiguous (H, B) blocks: dLoss/dh and tanh' = 1 - h² are laid
+    out (T, H, B) before it (tanh' for every step at once, so the loop only multiplies by it),
+    and the pre-activation gradients are transposed to (H, T, B) once after it for the weight
+    product. Two transposing copies a batch cost less than two strided ufuncs a step.
+    """
     U, stack, ws = cache
     hidden, steps, batch = U.shape[0], stack.shape[1] - 1, stack.shape[2]
-    dh = dh_cols.reshape(hidden, steps, batch)
-    h = stack[:hidden, 1:]
-    # tanh' = 1 - h^2 for every step at once, so the loop only multiplies by it (in place).
-    da = ws.empty("da", (hidden, steps, batch), U.dtype)
+    dh = ws.empty("dh_by_step", (steps, hidden, batch), U.dtype)
+    np.copyto(dh, dh_cols.reshape(hidden, steps, batch).transpose(1, 0, 2))
+    h = stack[:hidden, 1:].transpose(1, 0, 2)
+    da = ws.empty("da_by_step", (steps, hidden, batch), U.dtype)
     np.multiply(h, h, out=da)
     np.subtract(1.0, da, out=da)
     carry = ws.zeros("carry", (hidden, batch), U.dtype)  # dLoss/dh_t arriving from step t + 1
     for t in range(steps - 1, -1, -1):
-        carry += dh[:, t]
-        da[:, t] *= carry
+        carry += dh[t]
+        da[t] *= carry
         if t:  # nobody needs the start state's gradient
-            np.matmul(U, da[:, t], out=carry)
-    return _weight_grads(stack, da, hidden)
+            np.matmul(U, da[t], out=carry)
+    da_by_row = ws.empty("da", (hidden, steps, batch), U.dtype)
+    np.copyto(da_by_row, da.transpose(1, 0, 2))
+    return _weight_grads(stack, da_by_row, hidden)
 
 
 def rnn_prepare(E: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -126,113 +165,138 @@ def rnn_step(a: np.ndarray, U: np.ndarray, state: State) -> State:
 # Training keeps the gates internally in the order (o, i, f, g): then the three sigmoid gates
 # are one block (one affine fix-up after a shared tanh), and in the backward pass the three
 # gates driven by dc (i, f, g) are one block and the one driven by dh (o) another.
-_TRAIN_ORDER = (3, 0, 1, 2)
+_TRAIN_ORDER = (3, 0, 1, 2)  # stored gate block of each training position
 
 
-def _gate_permutation(hidden: int) -> np.ndarray:
-    """Column indices taking stored (i, f, g, o) to the training order (o, i, f, g)."""
-    return np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in _TRAIN_ORDER])
-
-
-def lstm_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State,
+def lstm_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State | None,
                  ws: Workspace | None = None) -> tuple[np.ndarray, tuple]:
-    """All steps of an LSTM: one (4H, H + 28) x (H + 28, B) matmul a step, everything else in place.
+    """All steps of an LSTM: one (4H, H + 28) x (H + 28, B) matmul a step and seven ufuncs.
 
     sigmoid(z) = 0.5 · tanh(z / 2) + 0.5, so the sigmoid gates' weights are halved once per
     batch (exact in binary floating point) and one tanh covers all four gates, followed by one
-    affine fix-up of the sigmoid block. Every per-step array is preallocated, in ``ws`` when
-    given (valid until its next use).
+    affine fix-up of the sigmoid block.
+
+    Each step's rows are laid out (o, i, f, g, c_{t-1}) in one (5H, B) block, so that
+    [i; f] · [g; c_{t-1}] is ONE multiply, and c_t = i g + f c_{t-1} one add of its halves
+    (written straight into the next step's c slot). The products [i g; f c_{t-1}] are kept:
+    the backward pass needs exactly them. Every array is preallocated, in ``ws`` when given
+    (valid until its next use). ``state`` None is the zero state.
     """
     ws = ws if ws is not None else Workspace()
     steps, batch = ids.shape
     hidden, dtype = U.shape[0], U.dtype
-    perm = _gate_permutation(hidden)
-    scale = np.ones(4 * hidden, dtype=dtype)
-    scale[: 3 * hidden] = 0.5
-    stack = _stacked_inputs(ids, state[0], E.shape[0], ws)
-    weights = _joint_weights(U[:, perm] * scale, E[:, perm] * scale)
-    gates = ws.empty("gates", (steps, 4 * hidden, batch), dtype)  # per step: o, i, f, g blocks
-    c = ws.empty("c", (steps + 1, hidden, batch), dtype)
-    tanh_c = ws.empty("tanh_c", (steps, hidden, batch), dtype)
-    c[0] = state[1].T
-    ig = ws.empty("ig", (hidden, batch), dtype)
-    o_, i_, f_, g_, sig = (slice(0, hidden), slice(hidden, 2 * hidden), slice(2 * hidden, 3 * hidden),
-                           slice(3 * hidden, None), slice(0, 3 * hidden))
+    H = hidden
+    weights, U_train = _joint_weights(U, E, ws, _TRAIN_ORDER)
+    weights[: 3 * H] *= 0.5  # the sigmoid gates' rows: tanh(z / 2)
+    stack = _stacked_inputs(ids, None if state is None else state[0], H, E.shape[0], dtype, ws)
+    blocks = ws.empty("blocks", (steps + 1, 5 * H, batch), dtype)  # o, i, f, g, c_{t-1}
+    if state is None:
+        blocks[0, 4 * H :].fill(0)
+    else:
+        blocks[0, 4 * H :] = state[1].T
+    prods = ws.empty("prods", (steps, 2 * H, batch), dtype)  # i g, f c_{t-1}
+    tanh_c = ws.empty("tanh_c", (steps, H, batch), dtype)
     first = hidden if _starts_at_zero(state) else 0  # h_0 = 0: step 0 reads only its input
-    for t in range(steps):
-        z = gates[t]
-        np.matmul(weights[:, first:], stack[first:, t], out=z)
-        first = 0
+
+    def step_views() -> list[tuple[np.ndarray, ...]]:
+        gates, c_slots = blocks[:steps, : 4 * H], blocks[1:, 4 * H :]
+        return list(zip(stack[:, :steps].transpose(1, 0, 2), gates, gates[:, : 3 * H], gates[:, H : 3 * H],
+                        blocks[:steps, 3 * H :], prods, prods[:, :H], prods[:, H:], c_slots, tanh_c, gates[:, :H],
+                        stack[:H, 1:].transpose(1, 0, 2), strict=True))
+
+    # The dozen per-step views are made once per batch shape: at 64 units making them every
+    # step cost as much as one of the step's ufuncs.
+    views = ws.memo(("lstm_forward", steps, batch, H, dtype), step_views)
+    for t, (x, z, sig, i_f, g_c, p, p_ig, p_fc, c_next, tc, o, h) in enumerate(views):
+        if t:
+            np.matmul(weights, x, out=z)
+        else:
+            np.matmul(weights[:, first:], x[first:], out=z)
         np.tanh(z, out=z)
-        z[sig] *= 0.5
-        z[sig] += 0.5
-        np.multiply(z[f_], c[t], out=c[t + 1])  # c_t = f c_{t-1} + i g
-        np.multiply(z[i_], z[g_], out=ig)
-        c[t + 1] += ig
-        np.tanh(c[t + 1], out=tanh_c[t])
-        np.multiply(z[o_], tanh_c[t], out=stack[:hidden, t + 1])  # h_t = o tanh(c_t)
-    cache = (U[:, perm], perm, stack, c, gates, tanh_c, ws)
+        sig *= 0.5
+        sig += 0.5
+        np.multiply(i_f, g_c, out=p)  # [i g; f c_{t-1}]
+        np.add(p_ig, p_fc, out=c_next)  # c_t = i g + f c_{t-1}
+        np.tanh(c_next, out=tc)
+        np.multiply(o, tc, out=h)  # h_t = o tanh(c_t)
+    cache = (U_train, stack, blocks, prods, tanh_c, ws)
     return stack[:hidden, 1:].reshape(hidden, -1), cache
 
 
-def _lstm_local_derivatives(c: np.ndarray, gates: np.ndarray, tanh_c: np.ndarray,
+def _lstm_local_derivatives(blocks: np.ndarray, prods: np.ndarray, tanh_c: np.ndarray,
                             ws: Workspace) -> tuple[np.ndarray, np.ndarray]:
     """Step-local factors of the LSTM's backward pass, for all steps at once.
 
     Returns ``K`` (T, 4H, B), blocks (o, i, f, g), with d pre-activation = K · dh for o and
-    K · dc for i, f, g: K_o = tanh(c) o(1-o), K_i = g i(1-i), K_f = c_{t-1} f(1-f),
-    K_g = i (1-g²); and ``dc_dh`` = o (1 - tanh(c)²), the path from h_t into c_t. Computing
-    these over all steps at once leaves the sequential loop only the products with the carried
-    gradients.
+    K · dc for i, f, g: K_o = tanh(c_t) o(1-o), K_i = g i(1-i), K_f = c_{t-1} f(1-f),
+    K_g = i (1-g²); and ``carry`` (T, 2H, B) = [f_{t+1}; o_t (1 - tanh(c_t)²)], the factors by
+    which dc_{t+1} and dh_t reach c_t (f_T = 0: nothing comes from after the last step).
+    Computing these over all steps at once leaves the sequential loop only the products with
+    the carried gradients. The forward's products i g and f c_{t-1} and q = o tanh(c_t) save
+    passes: K_i, K_f = [i g; f c_{t-1}] (1 - [i; f]), K_g = i - (i g) g, K_o = q (1 - o) and
+    o (1 - tanh(c_t)²) = o - q tanh(c_t).
     """
-    hidden = tanh_c.shape[1]
-    o, i, f, g = (gates[:, k * hidden : (k + 1) * hidden] for k in range(4))
+    steps, hidden, batch = tanh_c.shape
+    H = hidden
+    gates = blocks[:steps, : 4 * H]
+    o, i, f, g = (gates[:, k * H : (k + 1) * H] for k in range(4))
     K = ws.empty("K", gates.shape, gates.dtype)
-    np.subtract(1.0, gates, out=K)
-    K *= gates  # s(1 - s): the sigmoid derivative (the g block is overwritten next)
-    K_o, K_i, K_f, K_g = (K[:, k * hidden : (k + 1) * hidden] for k in range(4))
-    np.multiply(g, g, out=K_g)
-    np.subtract(1.0, K_g, out=K_g)
-    K_o *= tanh_c
-    K_i *= g
-    K_f *= c[:-1]
-    K_g *= i
-    dc_dh = ws.empty("dc_dh", tanh_c.shape, tanh_c.dtype)
-    np.multiply(tanh_c, tanh_c, out=dc_dh)
-    np.subtract(1.0, dc_dh, out=dc_dh)
-    dc_dh *= o
-    return K, dc_dh
+    K_o, K_if, K_g = K[:, :H], K[:, H : 3 * H], K[:, 3 * H :]
+    np.subtract(1.0, gates[:, : 3 * H], out=K[:, : 3 * H])  # 1 - s for o, i, f
+    K_if *= prods
+    np.multiply(prods[:, :H], g, out=K_g)
+    np.subtract(i, K_g, out=K_g)
+    q = np.multiply(o, tanh_c, out=ws.empty("o_tanh_c", tanh_c.shape, tanh_c.dtype))
+    K_o *= q
+    carry = ws.empty("carry", (steps, 2 * H, batch), tanh_c.dtype)
+    carry[-1, :H] = 0.0
+    np.copyto(carry[:-1, :H], f[1:])
+    dc_dh = carry[:, H:]
+    np.multiply(q, tanh_c, out=dc_dh)
+    np.subtract(o, dc_dh, out=dc_dh)
+    return K, carry
 
 
 def lstm_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """dE and dU given dLoss/dh (H, T·B); the loop does six in-place ufuncs and one matmul a step."""
-    U_train, perm, stack, c, gates, tanh_c, ws = cache
-    steps, four_h, batch = gates.shape
-    hidden = four_h // 4
-    dh_out = dh_cols.reshape(hidden, steps, batch)
-    da, dc_dh = _lstm_local_derivatives(c, gates, tanh_c, ws)
-    dh = ws.zeros("dh", (hidden, batch), da.dtype)  # carried dLoss/dh_t, then the total at step t
-    dc = ws.zeros("dc", (hidden, batch), da.dtype)
-    tmp = ws.empty("tmp", (hidden, batch), da.dtype)
-    for t in range(steps - 1, -1, -1):
-        dh += dh_out[:, t]
-        np.multiply(dh, dc_dh[t], out=tmp)
-        dc += tmp
-        d = da[t]
-        d[:hidden] *= dh  # o
-        ifg = d[hidden:].reshape(3, hidden, batch)
-        ifg *= dc  # i, f, g
-        if t:  # nobody needs the start state's gradient
-            dc *= gates[t, 2 * hidden : 3 * hidden]  # through c_{t-1}'s forget gate
-            np.matmul(U_train, d, out=dh)
-    # One transposing copy puts each pre-activation's steps side by side for the weight product.
-    da_by_row = ws.empty("da", (four_h, steps, batch), da.dtype)
-    np.copyto(da_by_row, da.transpose(1, 0, 2))
-    dE, dU = _weight_grads(stack, da_by_row, hidden)
-    # Back to the stored gate order. np.take keeps the result C-contiguous (fancy indexing on
-    # axis 1 does not, which made every later pass over the gradients 4× slower).
-    inverse = np.argsort(perm)
-    return np.take(dE, inverse, axis=1), np.take(dU, inverse, axis=1)
+    """dE and dU given dLoss/dh (H, T·B); the loop does five in-place ufuncs and one matmul a step.
+
+    The carried gradients live in one (2H, B) array [dc; dh], so that
+    dc_t = f_{t+1} dc_{t+1} + o_t (1 - tanh(c_t)²) dh_t is one multiply by the precomputed
+    [f_{t+1}; o_t (1 - tanh(c_t)²)] and one add of the halves.
+    """
+    U_train, stack, blocks, prods, tanh_c, ws = cache
+    steps, hidden, batch = tanh_c.shape
+    H = hidden
+    # dLoss/dh per step as contiguous (H, B) blocks: one transposing copy here is cheaper than
+    # adding a strided (H, B) slice every step.
+    dh_out = ws.empty("dh_by_step", (steps, hidden, batch), tanh_c.dtype)
+    np.copyto(dh_out, dh_cols.reshape(hidden, steps, batch).transpose(1, 0, 2))
+    da, carry = _lstm_local_derivatives(blocks, prods, tanh_c, ws)
+    both = ws.zeros("dc_dh_carried", (2 * H, batch), da.dtype)  # [dc; dh]
+    scratch = ws.empty("dc_terms", (2 * H, batch), da.dtype)
+    dc, dh, from_dc, from_dh = ws.memo(("lstm_carry", H, batch, da.dtype),
+                                       lambda: (both[:H], both[H:], scratch[:H], scratch[H:]))
+    views = ws.memo(("lstm_backward", steps, batch, H, da.dtype), lambda: list(zip(
+        da[::-1], da[::-1, :H], da[:, H:].reshape(steps, 3, H, batch)[::-1], carry[::-1], dh_out[::-1], strict=True)))
+    later = None  # the pre-activation gradients of step t + 1
+    for d, d_o, d_ifg, factors, out in views:
+        if later is None:
+            np.copyto(dh, out)
+        else:
+            np.matmul(U_train, later, out=dh)  # dh_t = U d_{t+1} + dLoss/dh_t
+            dh += out
+        np.multiply(both, factors, out=scratch)
+        np.add(from_dc, from_dh, out=dc)  # dc_t = f_{t+1} dc_{t+1} + o (1 - tanh(c_t)^2) dh_t
+        d_o *= dh
+        d_ifg *= dc  # i, f, g
+        later = d
+    # One copy puts each pre-activation's steps side by side for the weight product and the
+    # gate blocks back in the stored order (i, f, g, o), so dE and dU come out in that order:
+    # training's (o, i, f, g) is that order rotated by one block.
+    da_by_row = ws.empty("da", (4 * H, steps, batch), da.dtype)
+    np.copyto(da_by_row[: 3 * H], da[:, H:].transpose(1, 0, 2))
+    np.copyto(da_by_row[3 * H :], da[:, :H].transpose(1, 0, 2))
+    return _weight_grads(stack, da_by_row, hidden)
 
 
 def lstm_prepare(E: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -274,7 +338,7 @@ class Cell:
     name: str
     gates: int  # pre-activation width = gates * hidden
     states: int  # number of state arrays (h; or h and c)
-    forward: Callable  # training: (ids, E, U, state) -> (h (H, T·B), cache)
+    forward: Callable  # training: (ids, E, U, state or None for zeros, workspace) -> (h (H, T·B), cache)
     backward: Callable  # (dLoss/dh (H, T·B), cache) -> (dE, dU)
     prepare: Callable  # inference: weights rearranged once for the fast step
     step: Callable

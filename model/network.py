@@ -124,7 +124,7 @@ class CharModel:
         p = self.params
         x, y, m = inputs.T, targets.T, mask.T
         ws = training_workspace()
-        h, cache = self.cell.forward(x, p["E"], p["U"], self.zero_state(x.shape[1]), ws)
+        h, cache = self.cell.forward(x, p["E"], p["U"], None, ws)  # None: the zero state
         keep = self._dropout_mask(x.shape, rng)
         h_out = np.multiply(h, keep, out=ws.empty("h_out", h.shape, h.dtype)) if keep is not None else h
         loss, count, dlogits = _softmax_cross_entropy(h_out, p["W"], p["b"], y.reshape(-1), m.reshape(-1),

@@ -10,7 +10,7 @@ i.e. by relative error, except that the tolerance never drops below 1e-6 · FLOO
 names are chosen so that this is a relative check for almost every entry: at least 97 % of
 the entries that are not zero by construction are above FLOOR (the rest are checked to 1e-11).
 The last tests inject wrong backward passes (the output layer's gradient taken before dropout,
-the mask left off dLoss/dh, a wrong forget-gate term, a wrong tanh') and show the check fails.
+the mask left off dLoss/dh, wrong forget- and input-gate terms, a wrong tanh') and show the check fails.
 """
 from __future__ import annotations
 
@@ -124,10 +124,13 @@ BUGS = {
         (model.network, 'grads = {"W": h_out @ dlogits.T', 'grads = {"W": h @ dlogits.T', ["W"]),
     "dLoss/dh not passed back through the dropout mask":
         (model.network, "dh *= keep\n", "pass\n", ["E", "U"]),
-    "LSTM forget-gate derivative with c_t in place of c_{t-1}":
-        (model.cells, "K_f *= c[:-1]", "K_f *= c[1:]", ["E", "U"]),
+    "LSTM cell-state gradient carried back through step t's forget gate instead of step t + 1's":
+        (model.cells, "np.copyto(carry[:-1, :H], f[1:])", "np.copyto(carry[:-1, :H], f[:-1])", ["E", "U"]),
+    "LSTM input- and forget-gate derivatives without their g and c_{t-1} factors":
+        (model.cells, "K_if *= prods\n", "K_if *= gates[:, H : 3 * H]\n", ["E", "U"]),
     "RNN tanh' from the previous step's state":
-        (model.cells, "h = stack[:hidden, 1:]\n", "h = stack[:hidden, :-1]\n", ["E", "U"]),
+        (model.cells, "h = stack[:hidden, 1:].transpose(1, 0, 2)\n", "h = stack[:hidden, :-1].transpose(1, 0, 2)\n",
+         ["E", "U"]),
 }
 
 
@@ -145,7 +148,8 @@ def buggy_model(bug: str, cell: str, dropout: float, monkeypatch) -> CharModel:
     ("output-layer gradient from the hidden states before dropout", "lstm"),
     ("output-layer gradient from the hidden states before dropout", "rnn"),
     ("dLoss/dh not passed back through the dropout mask", "lstm"),
-    ("LSTM forget-gate derivative with c_t in place of c_{t-1}", "lstm"),
+    ("LSTM cell-state gradient carried back through step t's forget gate instead of step t + 1's", "lstm"),
+    ("LSTM input- and forget-gate derivatives without their g and c_{t-1} factors", "lstm"),
     ("RNN tanh' from the previous step's state", "rnn"),
 ])
 def test_the_check_catches_a_wrong_backward_pass(bug, cell, monkeypatch):
