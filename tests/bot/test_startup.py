@@ -129,22 +129,17 @@ def test_a_failure_after_the_database_opened_closes_it(tmp_path):
     assert "opened " in plain(done) and "closed " in plain(done), plain(done)
 
 
-def test_a_corpus_file_with_a_bad_line(tmp_path):
-    corpus = tmp_path / "known.txt"
-    corpus.write_text("tyrannosaurus\nt-rex\nvelociraptor\n")
-    done = start(tmp_path, {"DINOBOT_BASE_CORPUS": str(corpus)})
+@pytest.mark.parametrize("key, bad, fragment", [
+    ("DINOBOT_BASE_CORPUS", "t-rex", "'-'"),  # the known dinosaurs
+    ("DINOBOT_BASE_VALIDATION", "raptor 2", "samples"),  # what fine-tunes are judged on; empty: samples
+])
+def test_a_names_file_with_a_bad_line_is_named_with_its_setting(tmp_path, key, bad, fragment):
+    names = tmp_path / "names.txt"
+    names.write_text(f"tyrannosaurus\n{bad}\nvelociraptor\n")
+    done = start(tmp_path, {key: str(names)})
     assert done.returncode == EXIT_DATA, done
     line = the_one_line(done)
-    assert "DINOBOT_BASE_CORPUS" in line and "known.txt, line 2" in line and "'-'" in line
-
-
-def test_a_validation_names_file_with_a_bad_line(tmp_path):
-    val = tmp_path / "val.txt"
-    val.write_text("tyrannosaurus\nraptor 2\n")
-    done = start(tmp_path, {"DINOBOT_BASE_VALIDATION": str(val)})
-    assert done.returncode == EXIT_DATA, done
-    line = the_one_line(done)
-    assert "DINOBOT_BASE_VALIDATION" in line and "val.txt, line 2" in line and "samples" in line
+    assert key in line and "names.txt, line 2" in line and fragment in line
 
 
 def test_a_garbage_database_file(tmp_path):
