@@ -39,7 +39,6 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -48,11 +47,10 @@ import asyncpg  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "benchmarks"), str(REPO)]
 
-from common import fsync_latency_ms, percentile  # noqa: E402
+from common import fsync_latency_ms, percentile, submit_concurrently  # noqa: E402
 
 from bot.services.store import DatabaseTarget, Store  # noqa: E402
 from tests.support.fake_discord import FakeDiscord, FakeGuild, FakeUser  # noqa: E402
-from tests.support.name_factory import name_for  # noqa: E402
 from tests.support.postgres import PostgresServer, remove_cluster, start_cluster  # noqa: E402
 
 GUILD = 1
@@ -78,13 +76,7 @@ async def fresh_schema(server: PostgresServer) -> str:
 
 async def submissions_per_s(target: DatabaseTarget, count: int, concurrency: int) -> float:
     async with await Store.open(target, daily_limit=20) as store:
-        async def worker(start: int) -> None:
-            for i in range(start, count, concurrency):
-                await store.names.submit(GUILD, 100_000 + i, name_for(i))
-
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(k) for k in range(concurrency)))
-        elapsed = time.perf_counter() - began
+        elapsed = await submit_concurrently(store, GUILD, count, concurrency)
         if await store.names.count(GUILD) != count:
             raise RuntimeError("not every submission was accepted")
     return count / elapsed

@@ -20,16 +20,14 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "benchmarks"), str(REPO)]
 
-from common import fsync_latency_ms  # noqa: E402
+from common import fsync_latency_ms, submit_concurrently  # noqa: E402
 
 from bot.services.store import Store  # noqa: E402
-from tests.support.name_factory import name_for  # noqa: E402
 
 TARGET_PER_S = 2000.0
 GUILD = 1
@@ -40,13 +38,7 @@ async def one_run(directory: Path, synchronous: str, count: int, concurrency: in
     run_dir = Path(tempfile.mkdtemp(dir=directory))
     try:
         async with await Store.open(run_dir / "bench.sqlite3", synchronous=synchronous) as store:
-            async def worker(start: int) -> None:
-                for i in range(start, count, concurrency):
-                    await store.names.submit(GUILD, 100_000 + i, name_for(i))
-
-            began = time.perf_counter()
-            await asyncio.gather(*(worker(k) for k in range(concurrency)))
-            elapsed = time.perf_counter() - began
+            elapsed = await submit_concurrently(store, GUILD, count, concurrency)
             accepted = await store.names.count(GUILD)
         if accepted != count:
             raise RuntimeError(f"only {accepted} of {count} submissions were accepted")

@@ -43,6 +43,19 @@ def shows_an_epoch(edits: Sequence[dict]) -> bool:
                for edit in edits for embed in edit.get("embeds") or [] for field in embed.get("fields", []))
 
 
+async def submit_concurrently(store: Store, guild: int, count: int, concurrency: int) -> float:
+    """Seconds for ``count`` submissions from distinct members, ``concurrency`` at a time."""
+    from tests.support.name_factory import name_for
+
+    async def worker(start: int) -> None:
+        for i in range(start, count, concurrency):
+            await store.names.submit(guild, 100_000 + i, name_for(i))
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    return time.perf_counter() - began
+
+
 def fsync_latency_ms(directory: Path, samples: int = 200) -> float:
     """Median time to append 4 KiB to a file and fsync it: the cost a durable commit pays."""
     path = directory / "fsync-probe.tmp"
