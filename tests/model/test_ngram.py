@@ -355,3 +355,23 @@ def test_corrupt_or_mismatched_ngram_parts_are_refused(tmp_path, damage):
     _rewrite(path, damage)
     with pytest.raises(CheckpointError):
         load_checkpoint(path)
+
+
+def test_a_table_past_65_536_contexts_keeps_every_row_reachable():
+    """Row numbers are stored in 16 bits when they fit; a bigger table must not wrap them."""
+    from model.ngram import BASE, _row_of
+
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    names = ["".join(rng.choice(letters, 12)) for _ in range(12_000)]
+    big = NGramModel.from_names(names, order=6)
+    assert len(big.context_keys) > 65_536 and big.transitions.dtype == np.int32
+    assert NGramModel.from_names(names[:50], order=6).transitions.dtype == np.uint16
+    rows = rng.integers(0, len(big.context_keys), 500)
+    symbols = rng.integers(0, 26, 500)
+    extended = big.context_keys[rows] * BASE + symbols + 1
+    expected = np.full(500, -1)
+    for n in range(big.order - 1, -1, -1):  # the longest suffix that was seen wins
+        found = _row_of(big.context_keys, extended % BASE ** n)
+        expected = np.where(expected < 0, found, expected)
+    np.testing.assert_array_equal(big.advance(rows, symbols), expected)
