@@ -4,7 +4,10 @@
 
 ``python -m bot`` runs in its own process against the fake Discord from the tests, in
 ``--servers`` servers of ten members and an admin each (half of them hold new names for review),
-each starting with 30 approved names.
+each starting with 30 approved names and, unless ``--cold``, a promoted fine-tune of them (a
+bot that has been running for a while: its model cache fills within the warm-up, as it does in
+a busy deployment; with ``--cold`` every server starts on the base model, so the cache fills
+during the measured minutes).
 ``--workers`` simulated members keep up about ``--rate`` interactions per second between them,
 picked at random: ``/dinoname`` with random options, 🔁 More on an earlier reply (by its asker or
 someone else), ``/submit`` (mostly new names, some invalid, some taken), ``/review`` with Approve or
@@ -46,7 +49,8 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from common import APOLOGY, DEADLINE, BotProcess, bot_process, distinct_names, percentile, prefill  # noqa: E402
 
-from model import BASE_CHECKPOINT, load_checkpoint, read_names, train_path  # noqa: E402
+from bot.services.store import Store  # noqa: E402
+from model import BASE_CHECKPOINT, NameModel, checkpoint_bytes, fine_tune, load_checkpoint, read_names, train_path  # noqa: E402,E501
 from tests.support.fake_discord import FakeDiscord, FakeGuild, FakeUser  # noqa: E402
 
 FIRST_GUILD = 10_000
@@ -183,6 +187,22 @@ async def worker(fake, servers, tally, rng, names, until: float, interval: float
         await asyncio.sleep(max(0.0, interval - (time.perf_counter() - began)))
 
 
+def fine_tuned(base: NameModel, names: list[str]) -> bytes:
+    fit = fine_tune(base, names[2:], names[:2], replay_names=read_names(train_path()))
+    return checkpoint_bytes(fit.model)
+
+
+async def establish(db_path: Path, base: NameModel, names_by_guild: dict[int, list[str]]) -> None:
+    """Give every server a promoted fine-tune of its names, as the bot would have made it."""
+    async with await Store.open(db_path) as store:
+        for guild_id, names in names_by_guild.items():
+            data = await asyncio.to_thread(fine_tuned, base, names)
+            now = time.time()
+            await store.versions.record(guild_id, trigger="schedule", status="promoted", started_at=now - 2,
+                                        finished_at=now, names_used=len(names), checkpoint=data,
+                                        trained_names=names[2:], reason="soak set-up")
+
+
 def make_servers(count: int) -> list[Server]:
     servers = []
     for k in range(count):
@@ -199,7 +219,8 @@ def make_servers(count: int) -> list[Server]:
 async def main(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     servers = make_servers(args.servers)
-    names = distinct_names(load_checkpoint(BASE_CHECKPOINT), 20_000, seed=args.seed, temperature=1.3)
+    base = load_checkpoint(BASE_CHECKPOINT)
+    names = distinct_names(base, 20_000, seed=args.seed, temperature=1.3)
     rng.shuffle(names)
     tally = Tally()
     memory: list[tuple[float, float]] = []
@@ -210,7 +231,10 @@ async def main(args: argparse.Namespace) -> None:
         data.mkdir()
         # Every server starts with SEEDED approved names, so fine-tunes (and their memory) are part
         # of the traffic from the first minutes, not something that only starts after the warm-up.
-        await prefill(data / "dinobot.sqlite3", {s.guild.id: [names.pop() for _ in range(SEEDED)] for s in servers})
+        seeded = {s.guild.id: [names.pop() for _ in range(SEEDED)] for s in servers}
+        await prefill(data / "dinobot.sqlite3", seeded)
+        if not args.cold:
+            await establish(data / "dinobot.sqlite3", base, seeded)
         async with FakeDiscord(guilds=[s.guild for s in servers], interaction_deadline=None) as fake:
             async with bot_process(fake, data, env) as bot:
                 for server in servers:
@@ -240,7 +264,8 @@ async def main(args: argparse.Namespace) -> None:
 
 def report(args, tally: Tally, memory, elapsed, exit_code, log_errors, warnings, refused, stored, duration) -> None:
     total = sum(tally.counts.values())
-    print(f"{elapsed / 60:.1f} min, {args.servers} servers, {total:,} interactions "
+    start = "cold: every server on the base model" if args.cold else "every server with a fine-tuned model"
+    print(f"{elapsed / 60:.1f} min ({start}), {args.servers} servers, {total:,} interactions "
           f"({total / elapsed:.1f}/s): " + ", ".join(f"{k} {v:,}" for k, v in tally.counts.most_common()))
     p50, p99 = percentile(tally.latencies, 0.5), percentile(tally.latencies, 0.99)
     print(f"latency p50 {p50 * 1e3:.0f} ms, p99 {p99 * 1e3:.0f} ms, max {max(tally.latencies) * 1e3:.0f} ms "
@@ -273,4 +298,6 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=8.0, help="interactions per second, all workers together")
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cold", action="store_true",
+                        help="servers start on the base model, so the model cache fills during the run")
     asyncio.run(main(parser.parse_args()))
