@@ -184,7 +184,7 @@ def _softmax_cross_entropy(h: np.ndarray, W: np.ndarray, b: np.ndarray, flat_y: 
     logits += b[:, None]
     logits -= logits.max(axis=0)
     # The targets' flat positions in logits, for one 1-D gather now and one scatter below.
-    targets = flat_y * logits.shape[1]
+    targets = np.multiply(flat_y, logits.shape[1], dtype=np.intp)  # intp: no overflow for small int ids
     targets += np.arange(flat_y.size)
     target_logit = logits.reshape(-1).take(targets)
     probs = np.exp(logits, out=logits)
