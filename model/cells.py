@@ -1,6 +1,6 @@
 """Recurrent cells with hand-written backpropagation through time.
 
-Training runs *feature-major*: a step's hidden state is an (H, B) matrix, one column per name,
+The LSTM trains *feature-major*: a step's hidden state is an (H, B) matrix, one column per name,
 and the recurrence is a (G·H, ·) x (·, B) product. Every gate is then a contiguous block of
 rows, and the dozen small ufuncs a step are about twice as fast on contiguous blocks as on the
 strided column slices of a (B, 4H) array; at 64 hidden units that elementwise work, not the
@@ -12,9 +12,11 @@ Inputs are one-hot letters. Rather than gathering their rows of ``E`` and adding
 after the loop one product of the same stack with the pre-activation gradients gives dU and dE
 together (a one-hot times a matrix is exactly the row lookup, and its gradient the row sums).
 
-A training forward returns the hidden states as one (H, T·B) matrix (columns in (step, name)
-order), which the output layer multiplies in one product; its backward takes dLoss/dh in the
-same layout. Inference (:func:`rnn_step`, :func:`lstm_step`) stays batch-major with prepared
+The vanilla RNN, with no gates to slice, runs batch-major within each step instead (see its
+section below). A training forward returns the hidden states as one (H, T·B) matrix (columns in
+(step, name) order; for the RNN the transpose of a C-contiguous (T·B, H) one), which the output
+layer multiplies in one product; its backward takes dLoss/dh in the same layout.
+Inference (:func:`rnn_step`, :func:`lstm_step`) stays batch-major with prepared
 weights: the sampler's batches are small and it stacks ensemble members on a leading axis.
 """
 from __future__ import annotations
