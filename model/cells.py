@@ -1,6 +1,6 @@
 """Recurrent cells with hand-written backpropagation through time.
 
-Training runs *feature-major*: a step's hidden state is an (H, B) matrix, one column per name,
+The LSTM trains *feature-major*: a step's hidden state is an (H, B) matrix, one column per name,
 and the recurrence is a (G·H, ·) x (·, B) product. Every gate is then a contiguous block of
 rows, and the dozen small ufuncs a step are about twice as fast on contiguous blocks as on the
 strided column slices of a (B, 4H) array; at 64 hidden units that elementwise work, not the
@@ -12,9 +12,11 @@ Inputs are one-hot letters. Rather than gathering their rows of ``E`` and adding
 after the loop one product of the same stack with the pre-activation gradients gives dU and dE
 together (a one-hot times a matrix is exactly the row lookup, and its gradient the row sums).
 
-A training forward returns the hidden states as one (H, T·B) matrix (columns in (step, name)
-order), which the output layer multiplies in one product; its backward takes dLoss/dh in the
-same layout. Inference (:func:`rnn_step`, :func:`lstm_step`) stays batch-major with prepared
+The vanilla RNN, with no gates to slice, runs batch-major within each step instead (see its
+section below). A training forward returns the hidden states as one (H, T·B) matrix (columns in
+(step, name) order; for the RNN the transpose of a C-contiguous (T·B, H) one), which the output
+layer multiplies in one product; its backward takes dLoss/dh in the same layout.
+Inference (:func:`rnn_step`, :func:`lstm_step`) stays batch-major with prepared
 weights: the sampler's batches are small and it stacks ensemble members on a leading axis.
 """
 from __future__ import annotations
@@ -100,53 +102,94 @@ def _weight_grads(stack: np.ndarray, da: np.ndarray, hidden: int) -> tuple[np.nd
 
 
 # ---------------------------------------------------------------- vanilla tanh RNN
+#
+# The RNN has no gate blocks to slice, so it runs *batch-major* within each step: step t's
+# inputs are one contiguous (B, H + rows) block [h_{t-1} | x_t] of a (T + 1, B, H + rows) stack.
+# Then every step reads a contiguous block, the recurrence's right factor is [U; E] as stored
+# (no transposing copy), and both the states (T·B, H) and the stack's first T blocks
+# (T·B, H + rows) are plain 2-D matrices, so the weight product needs no copy either. The
+# states are returned as the (H, T·B) transpose of that matrix (a view), and the backward pass
+# takes dLoss/dh best as such a view (a C-contiguous (T·B, H) matrix, transposed).
+
+
+def _rnn_stacked_inputs(ids: np.ndarray, h0: np.ndarray | None, hidden: int, rows: int, dtype: np.dtype,
+                        ws: Workspace) -> np.ndarray:
+    """The (T + 1, B, H + rows) stack: block t holds, per name, the state before step t then
+    the one-hot of step t's input (id -1 is the last column, the start). The forward fills h in."""
+    steps, batch = ids.shape
+    width = hidden + rows
+    stack = ws.empty("rnn_stack", (steps + 1, batch, width), dtype)
+    if h0 is None:
+        stack[0, :, :hidden].fill(0)
+    else:
+        stack[0, :, :hidden] = h0
+    stack[:steps, :, hidden:].fill(0)
+    # The ones' flat positions: (t·B + b)·width + hidden + id (one 1-D scatter).
+    ones = ids % rows
+    ones += hidden
+    ones += np.arange(0, steps * batch * width, width).reshape(steps, batch)
+    stack.reshape(-1)[ones] = 1.0
+    return stack
+
 
 def rnn_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State | None,
                 ws: Workspace | None = None) -> tuple[np.ndarray, tuple]:
     """h_t = tanh(E[x_t] + h_{t-1} U) for every step of ``ids`` (T, B); ``state`` None is zero.
 
-    Returns the states after every step as one (H, T·B) matrix, and a cache for the backward.
-    Both live in ``ws`` when given (valid until its next use), else in fresh arrays.
+    Returns the states after every step as an (H, T·B) matrix (columns in (step, name) order;
+    the transpose of a (T·B, H) matrix), and a cache for the backward. Both live in ``ws``
+    when given (valid until its next use), else in fresh arrays. A step is one product,
+    written straight into the next block's state, and one tanh in place.
     """
     ws = ws if ws is not None else Workspace()
     steps, batch = ids.shape
-    hidden = U.shape[0]
-    stack = _stacked_inputs(ids, None if state is None else state[0], hidden, E.shape[0], U.dtype, ws)
-    weights = _joint_weights(U, E, ws)[0]
+    hidden, dtype = U.shape[0], U.dtype
+    rows = E.shape[0]
+    stack = _rnn_stacked_inputs(ids, None if state is None else state[0], hidden, rows, dtype, ws)
+    joint = ws.empty("rnn_joint", (hidden + rows, hidden), dtype)  # [U; E]
+    joint[:hidden] = U
+    joint[hidden:] = E
     first = hidden if _starts_at_zero(state) else 0  # h_0 = 0: step 0 reads only its input
-    z = ws.empty("z", (hidden, batch), U.dtype)
-    for t in range(steps):
-        np.matmul(weights[:, first:], stack[first:, t], out=z)
-        np.tanh(z, out=stack[:hidden, t + 1])
-        first = 0
-    return stack[:hidden, 1:].reshape(hidden, -1), (U, stack, ws)
+    # The per-step views are made once per batch shape (see Workspace.memo).
+    views = ws.memo(("rnn_forward", steps, batch, hidden, rows, dtype),
+                    lambda: list(zip(stack[:steps], stack[1:, :, :hidden], strict=True)))
+    for t, (x, h) in enumerate(views):
+        if t:
+            np.matmul(x, joint, out=h)
+        else:
+            np.matmul(x[:, first:], joint[first:], out=h)
+        np.tanh(h, out=h)
+    states = stack[1:, :, :hidden].reshape(steps * batch, hidden)
+    return states.T, (U, stack, ws)
 
 
 def rnn_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
     """dE and dU given dLoss/dh (H, T·B) for the states :func:`rnn_forward` returned.
 
-    The loop works on per-step contiguous (H, B) blocks: dLoss/dh and tanh' = 1 - h² are laid
-    out (T, H, B) before it (tanh' for every step at once, so the loop only multiplies by it),
-    and the pre-activation gradients are transposed to (H, T, B) once after it for the weight
-    product. Two transposing copies a batch cost less than two strided ufuncs a step.
+    Works per step on contiguous (B, H) blocks: dLoss/dh is read as (T, B, H) (no copy when
+    it comes as the transpose of a C-contiguous (T·B, H) matrix, as the network passes it),
+    and tanh' = 1 - h² is made for every step at once before the loop, so the loop does one
+    add, one multiply and one product a step. The pre-activation gradients come out as a
+    (T·B, H) matrix, and [h_{t-1} | x_t] is already (T·B, H + rows): dU and dE are one product.
     """
     U, stack, ws = cache
-    hidden, steps, batch = U.shape[0], stack.shape[1] - 1, stack.shape[2]
-    dh = ws.empty("dh_by_step", (steps, hidden, batch), U.dtype)
-    np.copyto(dh, dh_cols.reshape(hidden, steps, batch).transpose(1, 0, 2))
-    h = stack[:hidden, 1:].transpose(1, 0, 2)
-    da = ws.empty("da_by_step", (steps, hidden, batch), U.dtype)
+    steps, batch = stack.shape[0] - 1, stack.shape[1]
+    hidden, dtype = U.shape[0], U.dtype
+    dh = dh_cols.T.reshape(steps, batch, hidden)
+    da = ws.empty("rnn_da", (steps, batch, hidden), dtype)
+    h = stack[1:, :, :hidden]
     np.multiply(h, h, out=da)
     np.subtract(1.0, da, out=da)
-    carry = ws.zeros("carry", (hidden, batch), U.dtype)  # dLoss/dh_t arriving from step t + 1
+    carry = ws.zeros("rnn_carry", (batch, hidden), dtype)  # dLoss/dh_t arriving from step t + 1
+    U_T = U.T
     for t in range(steps - 1, -1, -1):
         carry += dh[t]
-        da[t] *= carry
+        d = da[t]
+        d *= carry
         if t:  # nobody needs the start state's gradient
-            np.matmul(U, da[t], out=carry)
-    da_by_row = ws.empty("da", (hidden, steps, batch), U.dtype)
-    np.copyto(da_by_row, da.transpose(1, 0, 2))
-    return _weight_grads(stack, da_by_row, hidden)
+            np.matmul(d, U_T, out=carry)
+    joint = stack[:steps].reshape(steps * batch, -1).T @ da.reshape(steps * batch, hidden)
+    return joint[hidden:], joint[:hidden]
 
 
 def rnn_prepare(E: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

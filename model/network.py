@@ -125,31 +125,51 @@ class CharModel:
         x, y, m = inputs.T, targets.T, mask.T
         ws = training_workspace()
         h, cache = self.cell.forward(x, p["E"], p["U"], None, ws)  # None: the zero state
-        keep = self._dropout_mask(x.shape, rng)
-        h_out = np.multiply(h, keep, out=ws.empty("h_out", h.shape, h.dtype)) if keep is not None else h
+        # A cell may return h as the transpose of a C-contiguous (T·B, H) matrix (the RNN does);
+        # the dropout mask, h_out and dLoss/dh then take that layout too, so every elementwise
+        # pass runs over contiguous memory and the cell's backward reads dLoss/dh without a copy.
+        rows_major = not h.flags.c_contiguous
+        keep = self._dropout_mask(x.shape, rng, rows_major)
+        h_out = (np.multiply(h, keep, out=_scratch_like(ws, "h_out", h, rows_major)) if keep is not None
+                 else h)
         loss, count, dlogits = _softmax_cross_entropy(h_out, p["W"], p["b"], y.reshape(-1), m.reshape(-1),
                                                       want_grads, ws)
         if dlogits is None:
             return loss, count, None
         grads = {"W": h_out @ dlogits.T, "b": dlogits.sum(axis=1)}
         # The output layer saw h_out = h * keep, so the gradient w.r.t. h passes back through the mask.
-        dh = np.matmul(p["W"], dlogits, out=ws.empty("dh_cols", h.shape, h.dtype))
+        if rows_major:  # dh^T = dlogits^T W^T, written as the contiguous (T·B, H) matrix
+            # W^T copied first: OpenBLAS ran this product 15 % faster with it contiguous.
+            W_T = ws.empty("W_T", p["W"].shape[::-1], h.dtype)
+            np.copyto(W_T, p["W"].T)
+            dh = np.matmul(dlogits.T, W_T, out=ws.empty("dh_rows", h.shape[::-1], h.dtype)).T
+        else:
+            dh = np.matmul(p["W"], dlogits, out=ws.empty("dh_cols", h.shape, h.dtype))
         if keep is not None:
             dh *= keep
         grads["E"], grads["U"] = self.cell.backward(dh, cache)
         return loss, count, grads
 
-    def _dropout_mask(self, steps_batch: tuple[int, int], rng: np.random.Generator | None) -> np.ndarray | None:
+    def _dropout_mask(self, steps_batch: tuple[int, int], rng: np.random.Generator | None,
+                      rows_major: bool = False) -> np.ndarray | None:
         """Inverted-dropout multipliers for the hidden states, (H, T·B) like them, or None.
 
         Drawn in (step, name, unit) order whatever the internal layout, so a seeded training
-        run makes the same model as it always did.
+        run makes the same model as it always did. ``rows_major``: laid out like a transposed
+        C-contiguous (T·B, H) matrix (as the RNN's states are) instead of C-contiguous.
         """
         rate, hidden = self.config.dropout, self.config.hidden
         if rng is None or rate == 0.0:
             return None
-        keep = rng.random((*steps_batch, hidden), dtype=np.float32) >= rate
-        return np.ascontiguousarray(keep.reshape(-1, hidden).T).astype(self.dtype) / (1.0 - rate)
+        keep = (rng.random((*steps_batch, hidden), dtype=np.float32) >= rate).reshape(-1, hidden)
+        if rows_major:
+            return (keep.astype(self.dtype) / (1.0 - rate)).T
+        return np.ascontiguousarray(keep.T).astype(self.dtype) / (1.0 - rate)
+
+
+def _scratch_like(ws: Workspace, name: str, a: np.ndarray, rows_major: bool) -> np.ndarray:
+    """A workspace array shaped like the 2-D ``a``, transposed-contiguous if ``rows_major``."""
+    return ws.empty(name, a.shape[::-1], a.dtype).T if rows_major else ws.empty(name, a.shape, a.dtype)
 
 
 def _softmax_cross_entropy(h: np.ndarray, W: np.ndarray, b: np.ndarray, flat_y: np.ndarray, flat_m: np.ndarray,
@@ -163,8 +183,10 @@ def _softmax_cross_entropy(h: np.ndarray, W: np.ndarray, b: np.ndarray, flat_y: 
     logits = np.matmul(W.T, h, out=ws.empty("logits", (W.shape[1], h.shape[1]), h.dtype))
     logits += b[:, None]
     logits -= logits.max(axis=0)
-    cols = np.arange(flat_y.size)
-    target_logit = logits[flat_y, cols]
+    # The targets' flat positions in logits, for one 1-D gather now and one scatter below.
+    targets = np.multiply(flat_y, logits.shape[1], dtype=np.intp)  # intp: no overflow for small int ids
+    targets += np.arange(flat_y.size)
+    target_logit = logits.reshape(-1).take(targets)
     probs = np.exp(logits, out=logits)
     total = probs.sum(axis=0)
     count = int(np.count_nonzero(flat_m))
@@ -175,7 +197,8 @@ def _softmax_cross_entropy(h: np.ndarray, W: np.ndarray, b: np.ndarray, flat_y: 
     weight = flat_m.astype(probs.dtype)
     weight /= max(count, 1)
     probs *= weight / total  # softmax, scaled by each position's share of the mean
-    probs[flat_y, cols] -= weight  # minus the one-hot target
+    flat = probs.reshape(-1)
+    flat[targets] = flat.take(targets) - weight  # minus the one-hot target
     return loss, count, probs
 
 

@@ -93,3 +93,17 @@ def test_backward_matches_finite_differences_of_the_textbook_loop(cell, zero_sta
             param[index] = saved
             numeric[index] = (up - down) / (2 * step)
         np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_rnn_backward_takes_dh_in_either_layout():
+    """The network hands the RNN dLoss/dh as the transpose of a C-contiguous (T·B, H) matrix (a
+    view the backward reads without copying); a C-contiguous (H, T·B) one must give the same."""
+    ids, E, U, state = case("rnn", 5, zero_state=False)
+    dh = np.random.default_rng(6).normal(size=(HIDDEN, STEPS * BATCH))
+    rows = np.ascontiguousarray(dh.T)
+    _, cache = CELLS["rnn"].forward(ids, E, U, state, Workspace())
+    from_cols = CELLS["rnn"].backward(dh, cache)
+    from_rows = CELLS["rnn"].backward(rows.T, cache)
+    assert not rows.T.flags.c_contiguous
+    for a, b in zip(from_cols, from_rows, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
