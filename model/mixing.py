@@ -107,7 +107,9 @@ def scaled(mixing: Mixing, scale: float) -> Mixing:
     return Mixing(tuple(min(max(w * scale, 0.0), 1.0) for w in mixing.weights))
 
 
-Positions = tuple  # (net (N, V), ngram (N, V), targets (N,), lengths (N,)), as model.ensemble.predictions gives
+# (net (N, V), ngram (N, V), targets (N,), lengths (N,)), as model.ensemble.predictions gives:
+# the arguments of mixture_nll before the weights.
+Positions = tuple
 
 
 def spend_budget(base: Positions, reference: Mixing, before: float, budget: float, *,
@@ -123,31 +125,17 @@ def spend_budget(base: Positions, reference: Mixing, before: float, budget: floa
     mostly on the base corpus, still votes for the base style at every letter; with a weight of
     0.8 after a five-letter context it vetoes whatever it has not seen (README, "Style strength").
     Turning its weights down lets the networks' style through, and costs base names in a way
-    that is cheap to measure for every scale at once: the positions' distributions are computed
-    once. So the n-gram gets as little say as the strength's budget on base names allows: a
+    that is cheap to measure for every scale: the positions' distributions are computed once,
+    only the weights change. So the n-gram gets as little say as the strength's budget on base names allows: a
     style that is cheap for the base (a real family with headroom) goes further than one whose
     training already spent the budget. No scale within budget: 1 (the reference weights).
     """
-    cost, held_nll = _scaled_nll(base, reference), _scaled_nll(held, reference) if held is not None else None
-    chosen = (1.0, cost(1.0))
-    held_limit = max(held_limit, held_nll(1.0)) if held_nll else math.inf
+    chosen = (1.0, mixture_nll(*base, reference))
+    held_limit = max(held_limit, mixture_nll(*held, reference)) if held is not None else math.inf
     for scale in sorted((float(s) for s in scales if s < 1.0), reverse=True):
-        nll = cost(scale)
-        if nll > before + budget or (held_nll and held_nll(scale) > held_limit):
+        mixing = scaled(reference, scale)
+        nll = mixture_nll(*base, mixing)
+        if nll > before + budget or (held is not None and mixture_nll(*held, mixing) > held_limit):
             break  # both only grow as the weights fall further
         chosen = (scale, nll)
     return chosen
-
-
-def _scaled_nll(positions: Positions, reference: Mixing):
-    """scale -> the mean NLL of ``positions`` under ``reference``'s weights times ``scale``."""
-    net, ngram, targets, lengths = positions
-    log_net, log_ngram = np.log(np.maximum(net, _TINY)), np.log(np.maximum(ngram, _TINY))
-    rows = np.arange(len(targets))
-
-    def nll_at(scale: float) -> float:
-        w = np.asarray(scaled(reference, scale).weights)[lengths][:, None]
-        z = (1.0 - w) * log_net + w * log_ngram
-        top = z.max(axis=1)
-        return float((np.log(np.exp(z - top[:, None]).sum(axis=1)) + top - z[rows, targets]).mean())
-    return nll_at

@@ -104,7 +104,7 @@ def fine_tune(model: NameModel, new_names: Sequence[str], val_names: Sequence[st
     the budget on ``base_names`` allows (:func:`model.mixing.spend_budget`): the counts still
     vote for the base style at every letter, and that vote, not the networks, is what held a
     real family like "-ceratops" under 10 % of samples. ``base_names`` should be the names the
-    promotion rule will judge forgetting on (the bot's base samples, the CLI's val file);
+    promotion rule will judge forgetting on (the val file, for the bot and the CLI alike);
     without them, samples of ``model`` stand in. ``held_names`` (the server's held-out names)
     keep the scale from making those worse than before (or than the unscaled weights make them).
     The scale applies to the weights of the model

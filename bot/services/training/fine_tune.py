@@ -5,10 +5,11 @@ No asyncio and no database here, so each piece is easy to read and to test. The 
 :func:`run_fine_tune` in its training thread, and applies :func:`judge` to the result.
 
 Both models are scored on the same two sets: the server's held-out names (what the server wanted
-learned) and a fixed set of base names (what it may forget): the base model's validation names, kept out
-of replay, when they are configured (``DINOBOT_BASE_VALIDATION``), else samples of the base model. The model library's
-promotion rule (``model.decide_promotion``) weighs the two; the server's strength setting says
-how hard the fine-tune pulls and, unless the operator set one, how much forgetting it may cost.
+learned) and a fixed set of base names (what it may forget): the base model's validation
+names, kept out of replay, when they are configured (``DINOBOT_BASE_VALIDATION``), else samples
+of the base model. The model library's promotion rule (``model.decide_promotion``) weighs the
+two; the server's strength setting says how hard the fine-tune pulls and, unless the operator
+set one, how much forgetting it may cost.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ class TrainingPlan:
     base: NameModel  # the shipped model: replays its samples when no corpus is configured
     train_names: tuple[str, ...]
     held_out: tuple[str, ...]
-    base_samples: tuple[str, ...]  # the fixed base names that measure forgetting (corpus or samples)
+    base_samples: tuple[str, ...]  # the fixed base names that measure forgetting (val names or samples)
     replay_names: tuple[str, ...] | None  # the base corpus; None: base-model samples
     new_names: int  # names no earlier version used
     strength: str = DEFAULT_STRENGTH  # the server's setting: subtle, normal or strong

@@ -26,7 +26,7 @@ class TrainingSettings:
     tolerance: float | None = None
     holdout_fraction: float = 0.1  # of the server's names, kept out of training for validation
     min_holdout: int = 2
-    base_val_samples: int = 300  # fixed base names in every validation set (forgetting): corpus or samples
+    base_val_samples: int = 300  # base-model samples that measure forgetting when no val names are configured
     base_val_seed: int = 20_240_601
     replay_ratio: float | None = None  # replayed names per server name, every epoch
     train_config: TrainConfig | None = None
