@@ -51,13 +51,20 @@ def _stacked_inputs(ids: np.ndarray, h0: np.ndarray | None, hidden: int, rows: i
     else:
         stack[:hidden, 0] = h0.T
     stack[hidden:].fill(0)
-    # The ones' flat positions: row hidden + id, column t·B + b (one 1-D scatter).
+    _place_ones(stack, ids, hidden, rows, row_stride=(steps + 1) * batch, slot_stride=1)  # row, then t·B + b
+    return stack
+
+
+def _place_ones(stack: np.ndarray, ids: np.ndarray, hidden: int, rows: int, *, row_stride: int,
+                slot_stride: int) -> None:
+    """Write the one-hots of ``ids`` (T, B) into the zeroed input rows of a C-contiguous stack,
+    as one 1-D scatter: the one of slot s = t·B + b sits at (hidden + id)·row_stride + s·slot_stride
+    (id -1, the start, is the last row)."""
     ones = ids % rows
     ones += hidden
-    ones *= (steps + 1) * batch
-    ones += np.arange(steps * batch).reshape(steps, batch)
+    ones *= row_stride
+    ones += np.arange(0, ids.size * slot_stride, slot_stride).reshape(ids.shape)
     stack.reshape(-1)[ones] = 1.0
-    return stack
 
 
 def _joint_weights(U: np.ndarray, E: np.ndarray, ws: Workspace,
@@ -124,11 +131,7 @@ def _rnn_stacked_inputs(ids: np.ndarray, h0: np.ndarray | None, hidden: int, row
     else:
         stack[0, :, :hidden] = h0
     stack[:steps, :, hidden:].fill(0)
-    # The ones' flat positions: (t·B + b)·width + hidden + id (one 1-D scatter).
-    ones = ids % rows
-    ones += hidden
-    ones += np.arange(0, steps * batch * width, width).reshape(steps, batch)
-    stack.reshape(-1)[ones] = 1.0
+    _place_ones(stack, ids, hidden, rows, row_stride=1, slot_stride=width)  # (t·B + b)·width + column
     return stack
 
 
