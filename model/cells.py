@@ -18,6 +18,11 @@ section below). A training forward returns the hidden states as one (H, T·B) ma
 layer multiplies in one product; its backward takes dLoss/dh in the same layout.
 Inference (:func:`rnn_step`, :func:`lstm_step`) stays batch-major with prepared
 weights: the sampler's batches are small and it stacks ensemble members on a leading axis.
+
+The per-step loops call ufuncs with their output passed positionally and their scalars as 0-d
+arrays of the working dtype: NumPy spends about 0.3 µs converting a Python float operand, as
+long as the arithmetic itself takes on a 64-unit step's gate block, and a keyword ``out`` costs
+a little parsing too.
 """
 from __future__ import annotations
 
@@ -158,10 +163,10 @@ def rnn_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State | No
                     lambda: list(zip(stack[:steps], stack[1:, :, :hidden], strict=True)))
     for t, (x, h) in enumerate(views):
         if t:
-            np.matmul(x, joint, out=h)
+            np.matmul(x, joint, h)
         else:
-            np.matmul(x[:, first:], joint[first:], out=h)
-        np.tanh(h, out=h)
+            np.matmul(x[:, first:], joint[first:], h)
+        np.tanh(h, h)
     states = stack[1:, :, :hidden].reshape(steps * batch, hidden)
     return states.T, (U, stack, ws)
 
@@ -186,11 +191,11 @@ def rnn_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     carry = ws.zeros("rnn_carry", (batch, hidden), dtype)  # dLoss/dh_t arriving from step t + 1
     U_T = U.T
     for t in range(steps - 1, -1, -1):
-        carry += dh[t]
+        np.add(carry, dh[t], carry)
         d = da[t]
-        d *= carry
+        np.multiply(d, carry, d)
         if t:  # nobody needs the start state's gradient
-            np.matmul(d, U_T, out=carry)
+            np.matmul(d, U_T, carry)
     joint = stack[:steps].reshape(steps * batch, -1).T @ da.reshape(steps * batch, hidden)
     return joint[hidden:], joint[:hidden]
 
@@ -253,18 +258,19 @@ def lstm_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State | N
     # The dozen per-step views are made once per batch shape: at 64 units making them every
     # step cost as much as one of the step's ufuncs.
     views = ws.memo(("lstm_forward", steps, batch, H, dtype), step_views)
+    half = np.array(0.5, dtype)  # a 0-d array, not a Python float (module docstring)
     for t, (x, z, sig, i_f, g_c, p, p_ig, p_fc, c_next, tc, o, h) in enumerate(views):
         if t:
-            np.matmul(weights, x, out=z)
+            np.matmul(weights, x, z)
         else:
-            np.matmul(weights[:, first:], x[first:], out=z)
-        np.tanh(z, out=z)
-        sig *= 0.5
-        sig += 0.5
-        np.multiply(i_f, g_c, out=p)  # [i g; f c_{t-1}]
-        np.add(p_ig, p_fc, out=c_next)  # c_t = i g + f c_{t-1}
-        np.tanh(c_next, out=tc)
-        np.multiply(o, tc, out=h)  # h_t = o tanh(c_t)
+            np.matmul(weights[:, first:], x[first:], z)
+        np.tanh(z, z)
+        np.multiply(sig, half, sig)
+        np.add(sig, half, sig)
+        np.multiply(i_f, g_c, p)  # [i g; f c_{t-1}]
+        np.add(p_ig, p_fc, c_next)  # c_t = i g + f c_{t-1}
+        np.tanh(c_next, tc)
+        np.multiply(o, tc, h)  # h_t = o tanh(c_t)
     cache = (U_train, stack, blocks, prods, tanh_c, ws)
     return stack[:hidden, 1:].reshape(hidden, -1), cache
 
@@ -323,18 +329,22 @@ def lstm_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.nda
     dc, dh, from_dc, from_dh = ws.memo(("lstm_carry", H, batch, da.dtype),
                                        lambda: (both[:H], both[H:], scratch[:H], scratch[H:]))
     views = ws.memo(("lstm_backward", steps, batch, H, da.dtype), lambda: list(zip(
-        da[::-1], da[::-1, :H], da[:, H:].reshape(steps, 3, H, batch)[::-1], carry[::-1], dh_out[::-1], strict=True)))
+        da[::-1], da[::-1, :H], da[::-1, H : 2 * H], da[::-1, 2 * H : 3 * H], da[::-1, 3 * H :], carry[::-1],
+        dh_out[::-1], strict=True)))
     later = None  # the pre-activation gradients of step t + 1
-    for d, d_o, d_ifg, factors, out in views:
+    for d, d_o, d_i, d_f, d_g, factors, out in views:
         if later is None:
             np.copyto(dh, out)
         else:
-            np.matmul(U_train, later, out=dh)  # dh_t = U d_{t+1} + dLoss/dh_t
-            dh += out
-        np.multiply(both, factors, out=scratch)
-        np.add(from_dc, from_dh, out=dc)  # dc_t = f_{t+1} dc_{t+1} + o (1 - tanh(c_t)^2) dh_t
-        d_o *= dh
-        d_ifg *= dc  # i, f, g
+            np.matmul(U_train, later, dh)  # dh_t = U d_{t+1} + dLoss/dh_t
+            np.add(dh, out, dh)
+        np.multiply(both, factors, scratch)
+        np.add(from_dc, from_dh, dc)  # dc_t = f_{t+1} dc_{t+1} + o (1 - tanh(c_t)^2) dh_t
+        np.multiply(d_o, dh, d_o)
+        # Three multiplies by dc: 25 % faster than one broadcast over the (3, H, B) block.
+        np.multiply(d_i, dc, d_i)
+        np.multiply(d_f, dc, d_f)
+        np.multiply(d_g, dc, d_g)
         later = d
     # One copy puts each pre-activation's steps side by side for the weight product and the
     # gate blocks back in the stored order (i, f, g, o), so dE and dU come out in that order:
@@ -366,10 +376,11 @@ def lstm_step(a: np.ndarray, U: np.ndarray, state: State) -> State:
     hidden = h.shape[-1]
     z = np.matmul(h, U)
     z += a
-    np.tanh(z, out=z)
+    np.tanh(z, z)
     sig = z[..., : 3 * hidden]
-    sig *= 0.5
-    sig += 0.5
+    half = np.array(0.5, z.dtype)  # a 0-d array, not a Python float (module docstring)
+    np.multiply(sig, half, sig)
+    np.add(sig, half, sig)
     c = c * z[..., hidden : 2 * hidden]
     c += z[..., :hidden] * z[..., 3 * hidden :]
     h = np.tanh(c)
