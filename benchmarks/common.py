@@ -22,6 +22,7 @@ from typing import AsyncIterator, Callable, Mapping, Sequence
 import numpy as np
 import psutil
 
+from bot.app import DinoBot
 from bot.services.store import Store
 from model import NameModel, sample_names
 from tests.support.fake_discord import FakeDiscord, FakeUser
@@ -32,6 +33,7 @@ APOLOGY = "something went wrong on our side"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile: every benchmark quotes p50/p99 by this one rule."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
@@ -54,6 +56,27 @@ async def submit_concurrently(store: Store, guild: int, count: int, concurrency:
     began = time.perf_counter()
     await asyncio.gather(*(worker(k) for k in range(concurrency)))
     return time.perf_counter() - began
+
+
+async def submit_each(store: Store, guild: int, names: Sequence[str], first_member: int = 50_000) -> None:
+    """Submit ``names`` in ``guild`` one after another, each from its own member (so no daily
+    limit gets in the way): the server's names a benchmark then fine-tunes on."""
+    for i, name in enumerate(names):
+        await store.names.submit(guild, first_member + i, name)
+
+
+@asynccontextmanager
+async def bot_in_process(fake: FakeDiscord, bot: DinoBot) -> AsyncIterator[DinoBot]:
+    """Log ``bot`` in to ``fake`` in this process and event loop, wait for its READY, and close
+    it after the block (the fake's own work is then inside every figure alike)."""
+    await bot.login(fake.token)
+    task = asyncio.create_task(bot.connect())
+    await fake.wait_for_ready()
+    try:
+        yield bot
+    finally:
+        await bot.close()
+        await task
 
 
 def fsync_latency_ms(directory: Path, samples: int = 200) -> float:
