@@ -48,17 +48,18 @@ from common import (  # noqa: E402
     percentile,
     shows_an_epoch,
     submit_each,
+    train_prefixes,
 )
 from ping_bot import PingBot  # noqa: E402
 
 from bot.config import Config  # noqa: E402
 from bot.services.training.settings import TrainingSettings  # noqa: E402
-from model import BASE_CHECKPOINT, FINE_TUNING, load_checkpoint, read_names, train_path  # noqa: E402
+from model import BASE_CHECKPOINT, FINE_TUNING, load_checkpoint  # noqa: E402
 from tests.support.fake_discord import FakeDiscord, FakeGuild, FakeUser  # noqa: E402
 
 GUILD = 1000
 OTHER = 2000
-PREFIXES = sorted({name[:3] for name in read_names(train_path())})
+PREFIXES = train_prefixes()
 PLAIN = {"count": 5}
 
 Phase = tuple[str, dict | object]  # (command, options or a function of the request index)

@@ -24,12 +24,18 @@ import psutil
 
 from bot.app import DinoBot
 from bot.services.store import Store
-from model import NameModel, sample_names
+from model import NameModel, read_names, sample_names, train_path
 from tests.support.fake_discord import FakeDiscord, FakeUser
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 3.0  # Discord's time to acknowledge an interaction
 APOLOGY = "something went wrong on our side"
+
+
+def train_prefixes() -> list[str]:
+    """The distinct three-letter starts of the training names: /dinoname prefixes a member might
+    type, sorted so every run picks the same ones."""
+    return sorted({name[:3] for name in read_names(train_path())})
 
 
 def percentile(values: Sequence[float], q: float) -> float:
