@@ -39,17 +39,27 @@ import psutil  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from common import DEADLINE, bot_process, burst, distinct_names, percentile, shows_an_epoch  # noqa: E402
+from common import (  # noqa: E402
+    DEADLINE,
+    bot_in_process,
+    bot_process,
+    burst,
+    distinct_names,
+    percentile,
+    shows_an_epoch,
+    submit_each,
+    train_prefixes,
+)
 from ping_bot import PingBot  # noqa: E402
 
 from bot.config import Config  # noqa: E402
 from bot.services.training.settings import TrainingSettings  # noqa: E402
-from model import BASE_CHECKPOINT, FINE_TUNING, load_checkpoint, read_names, train_path  # noqa: E402
+from model import BASE_CHECKPOINT, FINE_TUNING, load_checkpoint  # noqa: E402
 from tests.support.fake_discord import FakeDiscord, FakeGuild, FakeUser  # noqa: E402
 
 GUILD = 1000
 OTHER = 2000
-PREFIXES = sorted({name[:3] for name in read_names(train_path())})
+PREFIXES = train_prefixes()
 PLAIN = {"count": 5}
 
 Phase = tuple[str, dict | object]  # (command, options or a function of the request index)
@@ -94,26 +104,20 @@ async def in_process(reps: int, concurrency: int, names: int) -> None:
         config = Config(token="bench", data_dir=Path(tmp), training=training,
                         generate_rate=(10**6, 1.0), submit_rate=(10**6, 1.0), daily_limit=10**6)
         async with FakeDiscord(guilds=guilds, interaction_deadline=None) as fake, fake.patch_discord():
-            bot = PingBot(config, guild_ready_timeout=0.05)
-            await bot.login(fake.token)
-            task = asyncio.create_task(bot.connect())
-            await fake.wait_for_ready()
-            for i, name in enumerate(server_names):
-                await bot.store.names.submit(GUILD, 50_000 + i, name)
-            figures: Figures = {}
-            finetune_seconds, through = [], collections.Counter()
-            await measure(fake, IDLE, {}, concurrency, users, OTHER)  # warm-up, not measured
-            for _ in range(reps):
-                await measure(fake, IDLE, figures, concurrency, users, OTHER)
-                job = await bot.trainer.request(GUILD, None, "admin")
-                await fake.wait_until(lambda job=job: job.snapshot.progress is not None, timeout=120, poll=0.01,
-                                      what="the fine-tune's first epoch")  # in the thread, past its set-up
-                await measure(fake, LOADED, figures, concurrency, users, OTHER, lambda j=job: not j.done, through)
-                finetune_seconds.append((await job.wait()).seconds)
-            rss = psutil.Process().memory_info().rss / 2**20
-            gaps = fake.gateway.heartbeat_gaps()
-            await bot.close()
-            await task
+            async with bot_in_process(fake, PingBot(config, guild_ready_timeout=0.05)) as bot:
+                await submit_each(bot.store, GUILD, server_names)
+                figures: Figures = {}
+                finetune_seconds, through = [], collections.Counter()
+                await measure(fake, IDLE, {}, concurrency, users, OTHER)  # warm-up, not measured
+                for _ in range(reps):
+                    await measure(fake, IDLE, figures, concurrency, users, OTHER)
+                    job = await bot.trainer.request(GUILD, None, "admin")
+                    await fake.wait_until(lambda job=job: job.snapshot.progress is not None, timeout=120, poll=0.01,
+                                          what="the fine-tune's first epoch")  # in the thread, past its set-up
+                    await measure(fake, LOADED, figures, concurrency, users, OTHER, lambda j=job: not j.done, through)
+                    finetune_seconds.append((await job.wait()).seconds)
+                rss = psutil.Process().memory_info().rss / 2**20
+                gaps = fake.gateway.heartbeat_gaps()
             fake.assert_clean()
     print(f"In the fake's process: {concurrency} concurrent interactions per phase, {reps} repetitions, "
           f"medians of per-repetition p50/p99, the slowest of all repetitions; fine-tunes of {names} names")

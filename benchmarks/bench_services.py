@@ -39,7 +39,10 @@ from typing import AsyncIterator  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from common import percentile  # noqa: E402
 
 from bot.services.registry import ModelRegistry  # noqa: E402
 from bot.services.store import Store  # noqa: E402
@@ -51,11 +54,6 @@ log = logging.getLogger("bench_services")
 TICK = 0.010
 LAG_TARGET_MS = 25.0
 TIME_TARGET_S = 10.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class Ticker:

@@ -47,7 +47,16 @@ from pathlib import Path  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from common import APOLOGY, DEADLINE, BotProcess, bot_process, distinct_names, percentile, prefill  # noqa: E402
+from common import (  # noqa: E402
+    APOLOGY,
+    DEADLINE,
+    BotProcess,
+    bot_process,
+    distinct_names,
+    percentile,
+    prefill,
+    train_prefixes,
+)
 
 from bot.services.store import Store  # noqa: E402
 from model import BASE_CHECKPOINT, NameModel, checkpoint_bytes, fine_tune, load_checkpoint, read_names, train_path  # noqa: E402,E501
@@ -56,7 +65,7 @@ from tests.support.fake_discord import FakeDiscord, FakeGuild, FakeUser  # noqa:
 FIRST_GUILD = 10_000
 MEMBERS_PER_GUILD = 10
 SEEDED = 30  # approved names each server has at the start
-PREFIXES = sorted({name[:3] for name in read_names(train_path())})
+PREFIXES = train_prefixes()
 BAD_NAMES = ("t-rex", "ab", "x" * 40, "raptor 2", "🦖saurus", "ñandusaurus", "", "   ")
 ACTIONS = (("dinoname", 40), ("more", 15), ("submit", 25), ("review", 8), ("list", 5), ("retrain", 1))
 

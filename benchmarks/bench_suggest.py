@@ -27,7 +27,10 @@ import tempfile  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from common import bot_in_process, percentile, submit_each  # noqa: E402
 
 from bot.app import DinoBot  # noqa: E402
 from bot.config import Config  # noqa: E402
@@ -39,11 +42,6 @@ GUILD = 1000
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def burst(fake: FakeDiscord, prefixes: list[str], users: list[FakeUser]) -> tuple[list[float], int]:
     gc.collect()
     handles = await asyncio.gather(*(fake.autocomplete("dinoname", {"prefix": p}, "prefix", user=u, guild=GUILD)
@@ -51,6 +49,11 @@ async def burst(fake: FakeDiscord, prefixes: list[str], users: list[FakeUser]) -
     responses = await asyncio.gather(*(h.response(timeout=30) for h in handles))
     few = sum(len(r["data"]["choices"]) < 4 for r in responses)  # typed text + at least 3 names
     return [h.latency for h in handles], few
+
+
+def p50_p99(latencies: list[float]) -> tuple[float, float]:
+    """The two figures each phase reports per repetition."""
+    return percentile(latencies, 0.5), percentile(latencies, 0.99)
 
 
 def fresh_prefixes(count: int, taken: set[str]) -> list[str]:
@@ -80,29 +83,23 @@ async def main(reps: int, concurrency: int) -> None:
         training = TrainingSettings(schedule_minutes=0, min_names=20, train_config=replace(FINE_TUNING, patience=99))
         config = Config(token="bench", data_dir=Path(tmp), training=training, daily_limit=10**6)
         async with FakeDiscord(guilds=[guild], interaction_deadline=None) as fake, fake.patch_discord():
-            bot = DinoBot(config, guild_ready_timeout=0.05)
-            await bot.login(fake.token)
-            task = asyncio.create_task(bot.connect())
-            await fake.wait_for_ready()
-            for i, name in enumerate(names):
-                await bot.store.names.submit(GUILD, 50_000 + i, name)
-            taken: set[str] = set()
-            await burst(fake, fresh_prefixes(concurrency, taken), users)  # warm-up, not measured
-            for _ in range(reps):
-                prefixes = fresh_prefixes(concurrency, taken)
-                for label in ("cold", "cached"):
-                    latencies, few = await burst(fake, prefixes, users)
+            async with bot_in_process(fake, DinoBot(config, guild_ready_timeout=0.05)) as bot:
+                await submit_each(bot.store, GUILD, names)
+                taken: set[str] = set()
+                await burst(fake, fresh_prefixes(concurrency, taken), users)  # warm-up, not measured
+                for _ in range(reps):
+                    prefixes = fresh_prefixes(concurrency, taken)
+                    for label in ("cold", "cached"):
+                        latencies, few = await burst(fake, prefixes, users)
+                        short += few
+                        results[label].append(p50_p99(latencies))
+                    job = await bot.trainer.request(GUILD, None, "admin")
+                    while job.snapshot.progress is None:
+                        await asyncio.sleep(0.01)
+                    latencies, few = await burst(fake, fresh_prefixes(concurrency, taken), users)
                     short += few
-                    results[label].append((percentile(latencies, 0.5), percentile(latencies, 0.99)))
-                job = await bot.trainer.request(GUILD, None, "admin")
-                while job.snapshot.progress is None:
-                    await asyncio.sleep(0.01)
-                latencies, few = await burst(fake, fresh_prefixes(concurrency, taken), users)
-                short += few
-                results["cold, during a fine-tune"].append((percentile(latencies, 0.5), percentile(latencies, 0.99)))
-                await job.wait()
-            await bot.close()
-            await task
+                    results["cold, during a fine-tune"].append(p50_p99(latencies))
+                    await job.wait()
             fake.assert_clean()
     print(f"{concurrency} concurrent autocomplete requests per phase, each a different prefix; {reps} repetitions")
     for label, runs in results.items():

@@ -22,8 +22,9 @@ from typing import AsyncIterator, Callable, Mapping, Sequence
 import numpy as np
 import psutil
 
+from bot.app import DinoBot
 from bot.services.store import Store
-from model import NameModel, sample_names
+from model import NameModel, read_names, sample_names, train_path
 from tests.support.fake_discord import FakeDiscord, FakeUser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +32,14 @@ DEADLINE = 3.0  # Discord's time to acknowledge an interaction
 APOLOGY = "something went wrong on our side"
 
 
+def train_prefixes() -> list[str]:
+    """The distinct three-letter starts of the training names: /dinoname prefixes a member might
+    type, sorted so every run picks the same ones."""
+    return sorted({name[:3] for name in read_names(train_path())})
+
+
 def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile: every benchmark quotes p50/p99 by this one rule."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
@@ -54,6 +62,27 @@ async def submit_concurrently(store: Store, guild: int, count: int, concurrency:
     began = time.perf_counter()
     await asyncio.gather(*(worker(k) for k in range(concurrency)))
     return time.perf_counter() - began
+
+
+async def submit_each(store: Store, guild: int, names: Sequence[str], first_member: int = 50_000) -> None:
+    """Submit ``names`` in ``guild`` one after another, each from its own member (so no daily
+    limit gets in the way): the server's names a benchmark then fine-tunes on."""
+    for i, name in enumerate(names):
+        await store.names.submit(guild, first_member + i, name)
+
+
+@asynccontextmanager
+async def bot_in_process(fake: FakeDiscord, bot: DinoBot) -> AsyncIterator[DinoBot]:
+    """Log ``bot`` in to ``fake`` in this process and event loop, wait for its READY, and close
+    it after the block (the fake's own work is then inside every figure alike)."""
+    await bot.login(fake.token)
+    task = asyncio.create_task(bot.connect())
+    await fake.wait_for_ready()
+    try:
+        yield bot
+    finally:
+        await bot.close()
+        await task
 
 
 def fsync_latency_ms(directory: Path, samples: int = 200) -> float:

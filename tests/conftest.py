@@ -21,7 +21,7 @@ import pytest  # noqa: E402
 from bot.config import Config  # noqa: E402
 from tests.support.fake_checks import check_fake_at_teardown  # noqa: E402
 from tests.support.fake_discord import FakeDiscord  # noqa: E402
-from tests.support.harness import GUILD_A, GUILD_B, OWNER, Harness, make_config, make_guild  # noqa: E402
+from tests.support.harness import GUILD_A, GUILD_B, OWNER, Harness, make_config, make_guild, running  # noqa: E402
 
 # -- PostgreSQL: a throwaway cluster per session, an empty database per test (tests/support/postgres.py).
 # Imported here so every test can ask for them; skipped without the server, failed under CI=true.
@@ -48,9 +48,5 @@ async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture
 async def dino(fake: FakeDiscord, bot_config: Config) -> AsyncIterator[Harness]:
-    harness = Harness(fake, bot_config)
-    await harness.start()
-    try:
+    async with running(fake, bot_config) as harness:
         yield harness
-    finally:
-        await harness.stop()

@@ -31,7 +31,7 @@ from bot.services.generation import MAX_COUNT, TEMPERATURE_RANGE, Generated
 from bot.services.records import ModelVersion, VersionStatus
 from bot.ui.components import JSON, Prebuilt, prototype
 from bot.ui.look import CHOICE_NAME, CHOICES, DINO_GREEN, EMBED_DESCRIPTION, fit, model_label, when
-from bot.ui.replies import report_error
+from bot.ui.replies import errors_reported
 
 if TYPE_CHECKING:
     from bot.app import DinoBot
@@ -81,11 +81,9 @@ class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=MORE_TEMPLA
         return cls(match["prefix"], int(match["count"]), int(match["temp"]) / 100, bool(match["private"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
+        async with errors_reported(interaction):
             cog: Generate = interaction.client.get_cog(Generate.__cog_name__)  # type: ignore[assignment]
             await cog.more(interaction, self.prefix, self.count, self.temperature, self.private)
-        except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
-            await report_error(interaction, error)
 
 
 _MORE = prototype(MoreButton("", 1, 1.0))

@@ -19,9 +19,9 @@ import discord
 from discord import app_commands
 
 from bot.services.records import Kept, Status
-from bot.ui.components import JSON, prototype
+from bot.ui.components import JSON, name_control, prototype
 from bot.ui.look import CHOICES, describe_likeness, fit, when
-from bot.ui.replies import report_error, send_ephemeral
+from bot.ui.replies import errors_reported, send_ephemeral
 
 if TYPE_CHECKING:
     from bot.app import DinoBot
@@ -78,10 +78,8 @@ class KeepButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dino:keep
         return cls(match["name"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
+        async with errors_reported(interaction):
             await keep_name(interaction, self.name)
-        except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
-            await report_error(interaction, error)
 
 
 class KeepMenu(discord.ui.DynamicItem[discord.ui.Select], template=KEEP_MENU_ID):
@@ -99,10 +97,8 @@ class KeepMenu(discord.ui.DynamicItem[discord.ui.Select], template=KEEP_MENU_ID)
         return cls([option.value for option in item.options])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
+        async with errors_reported(interaction):
             await keep_name(interaction, self.item.values[0])
-        except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
-            await report_error(interaction, error)
 
 
 _BUTTON = prototype(KeepButton("prototype"))
@@ -112,11 +108,7 @@ _MENU = {**prototype(KeepMenu(["prototype"])), "options": []}
 def keep_component(names: list[str]) -> JSON | None:
     """The keep control for a reply's keepable names, as JSON: a button for one, a menu for
     several (what :class:`KeepButton` and :class:`KeepMenu` render to)."""
-    if not names:
-        return None
-    if len(names) == 1:
-        return {**_BUTTON, "custom_id": f"dino:keep:{names[0]}"}
-    return {**_MENU, "options": [{"label": name.capitalize(), "value": name} for name in names[:CHOICES]]}
+    return name_control(names, _BUTTON, "dino:keep:", _MENU)
 
 
 async def setup(bot: DinoBot) -> None:

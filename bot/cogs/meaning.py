@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.services.meaning import Explanation, default_roots, explain
-from bot.ui.components import JSON, prototype
+from bot.ui.components import JSON, name_control, prototype
 from bot.ui.look import CHOICES, DINO_GREEN, EMBED_DESCRIPTION, EMBED_TITLE, fit
-from bot.ui.replies import report_error
+from bot.ui.replies import errors_reported
 
 if TYPE_CHECKING:
     from bot.app import DinoBot
@@ -70,10 +70,8 @@ class MeaningButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dino:m
         return cls(match["name"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
+        async with errors_reported(interaction):
             await show_meaning(interaction, self.name)
-        except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
-            await report_error(interaction, error)
 
 
 class MeaningMenu(discord.ui.DynamicItem[discord.ui.Select], template=MEANING_MENU_ID):
@@ -91,10 +89,8 @@ class MeaningMenu(discord.ui.DynamicItem[discord.ui.Select], template=MEANING_ME
         return cls([option.value for option in item.options])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
+        async with errors_reported(interaction):
             await show_meaning(interaction, self.item.values[0])
-        except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
-            await report_error(interaction, error)
 
 
 _BUTTON = prototype(MeaningButton("prototype"))
@@ -104,11 +100,7 @@ _MENU = {**prototype(MeaningMenu(["prototype"])), "options": []}
 def meaning_component(names: list[str]) -> JSON | None:
     """The meaning control for a reply's names, as JSON: a button for one, a menu for several
     (what :class:`MeaningButton` and :class:`MeaningMenu` render to)."""
-    if not names:
-        return None
-    if len(names) == 1:
-        return {**_BUTTON, "custom_id": f"dino:meaning:{names[0]}"}
-    return {**_MENU, "options": [{"label": name.capitalize(), "value": name} for name in names[:CHOICES]]}
+    return name_control(names, _BUTTON, "dino:meaning:", _MENU)
 
 
 async def setup(bot: DinoBot) -> None:

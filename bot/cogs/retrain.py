@@ -44,7 +44,7 @@ from bot.services.records import LiveReply, Trigger
 from bot.services.training.jobs import JobSnapshot, JobStatus, NotEnoughNames, Outcome, TrainingJob
 from bot.ui.checks import admin_only, is_admin
 from bot.ui.look import DINO_GREEN, EMBED_FIELD, fit, progress_bar, sentence
-from bot.ui.replies import apology, report_error, send_ephemeral
+from bot.ui.replies import apology, errors_reported, send_ephemeral
 
 if TYPE_CHECKING:
     from bot.app import DinoBot
@@ -213,10 +213,8 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"dino:re
         return cls(int(match["guild"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
+        async with errors_reported(interaction):
             await cancel_fine_tune(interaction)
-        except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
-            await report_error(interaction, error)
 
 
 async def cancel_fine_tune(interaction: discord.Interaction) -> None:

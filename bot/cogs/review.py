@@ -19,7 +19,7 @@ from bot.cogs.corpus import how_dinosaur_like
 from bot.services.records import AuditEntry, GuildSettings, Status, Submission
 from bot.ui.checks import admin_only, is_admin
 from bot.ui.look import DINO_GREEN, EMBED_DESCRIPTION, EMBED_FIELD, fit, when
-from bot.ui.replies import report_error, send_ephemeral
+from bot.ui.replies import errors_reported, send_ephemeral
 
 if TYPE_CHECKING:
     from bot.app import DinoBot
@@ -66,11 +66,9 @@ class ReviewButton(discord.ui.DynamicItem[discord.ui.Button],
         return Status.APPROVED if self.action == "approve" else Status.REJECTED
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
+        async with errors_reported(interaction):
             await is_admin(interaction)  # raises NotAdmin: nothing changes
             await decide(interaction, self.submission_id, self.status)
-        except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
-            await report_error(interaction, error)
 
 
 async def decide(interaction: discord.Interaction, submission_id: int, status: Status) -> None:

@@ -18,6 +18,8 @@ from typing import Any
 
 import discord
 
+from bot.ui.look import CHOICES
+
 JSON = dict[str, Any]
 MAX_ROWS = 5
 MAX_PER_ROW = 5
@@ -47,3 +49,14 @@ class Prebuilt:
 def prototype(item: discord.ui.DynamicItem) -> JSON:
     """How discord.py renders ``item``: copy it and change the custom id (and options)."""
     return item.item.to_component_dict()  # type: ignore[attr-defined]
+
+
+def name_control(names: list[str], button: JSON, button_id: str, menu: JSON) -> JSON | None:
+    """The control acting on a reply's names: ``button`` with custom id ``button_id`` + the name
+    for one name, ``menu`` with an option per name (up to ``CHOICES``) for several, or None for
+    none. One rule for every such control, so they all offer the same names the same way."""
+    if not names:
+        return None
+    if len(names) == 1:
+        return {**button, "custom_id": f"{button_id}{names[0]}"}
+    return {**menu, "options": [{"label": name.capitalize(), "value": name} for name in names[:CHOICES]]}

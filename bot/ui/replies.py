@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
 
 import discord
 from discord import app_commands
@@ -71,3 +73,15 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
         await send_ephemeral(interaction, message)
     except discord.HTTPException:
         log.warning("could not deliver an error reply to interaction %s", interaction.id, exc_info=True)
+
+
+@asynccontextmanager
+async def errors_reported(interaction: discord.Interaction) -> AsyncIterator[None]:
+    """Report what the block raises to the member, as :func:`report_error` does for commands.
+
+    Dynamic items (buttons and menus that work on any reply, also after a restart) have no
+    command tree error handler, so their callbacks run inside this instead."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - dynamic items have no tree error handler
+        await report_error(interaction, error)

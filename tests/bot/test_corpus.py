@@ -7,7 +7,7 @@ from bot.services.likeness import percentile_of
 from bot.services.store import Status
 from model import read_names, score_names, val_path
 from tests.support.fake_discord import FakeUser
-from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, OTHER_MEMBER, Harness, make_config
+from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, OTHER_MEMBER, make_config, running
 from tests.support.wording import assert_sentence
 
 EPHEMERAL = 64
@@ -137,9 +137,7 @@ async def test_submit_is_refused_in_dms(dino):
 
 
 async def test_daily_limit_and_cooldown_refuse_politely(fake, tmp_path):
-    harness = Harness(fake, make_config(tmp_path / "d", daily_limit=2, submit_rate=(4, 60.0)))
-    await harness.start()
-    try:
+    async with running(fake, make_config(tmp_path / "d", daily_limit=2, submit_rate=(4, 60.0))) as harness:
         for name in ("Onesaurus", "Twosaurus"):
             assert not is_ephemeral(await submit(harness, name))
         over = await submit(harness, "Threesaurus")
@@ -155,8 +153,6 @@ async def test_daily_limit_and_cooldown_refuse_politely(fake, tmp_path):
         slowed = await submit(harness, "Rushosaurus", user=fresh)
         assert is_ephemeral(slowed) and "Slow down" in slowed["content"]
         fake.assert_clean()
-    finally:
-        await harness.stop()
 
 
 # ---------------------------------------------------------------------- /names list

@@ -18,7 +18,7 @@ from dataclasses import replace
 import pytest
 
 from bot.errors import DatabaseUnavailable
-from tests.support.harness import GUILD_A, MEMBER, OTHER_MEMBER, Harness, make_config
+from tests.support.harness import GUILD_A, MEMBER, OTHER_MEMBER, make_config, running
 
 EPHEMERAL = 64
 
@@ -57,9 +57,8 @@ async def test_the_database_going_away_mid_run_gets_an_apology_and_the_bot_recov
                                                                                   crashable_postgres):
     server = crashable_postgres
     async with server.database() as url:
-        harness = Harness(fake, replace(make_config(tmp_path / "data"), database_url=url))
-        bot = await harness.start()
-        try:
+        async with running(fake, replace(make_config(tmp_path / "data"), database_url=url)) as harness:
+            bot = harness.bot
             saved = await fake.slash("submit", {"name": "glimmerosaurus"}, user=MEMBER)
             assert (await saved.response())["type"] == 4
             assert (await (await fake.slash("dinoname", {"count": 2}, user=MEMBER)).response())["type"] == 4
@@ -78,5 +77,3 @@ async def test_the_database_going_away_mid_run_gets_an_apology_and_the_bot_recov
             assert (await again.response())["type"] == 4  # the pool reconnected by itself
             assert await bot.store.names.approved(GUILD_A) == ["brontofex", "glimmerosaurus"]
             fake.assert_clean()
-        finally:
-            await harness.stop()

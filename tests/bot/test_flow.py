@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import replace
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
 
 from bot.services.training.jobs import JobStatus
-from model import TrainConfig
-from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, OTHER_MEMBER, Harness, make_config
+from tests.support.fake_discord import FakeDiscord
+from tests.support.harness import (
+    ADMIN,
+    GUILD_A,
+    GUILD_B,
+    MEMBER,
+    OTHER_MEMBER,
+    Harness,
+    long_running,
+    make_config,
+    running,
+)
 
 EPHEMERAL = 64
 STARTS = ("glim", "quil", "bron", "zeph", "moss", "velv", "crum", "thist", "pebb", "rumbl", "snorf", "wib")
@@ -44,6 +56,16 @@ async def submit_all(fake, names: list[str], guild: int) -> None:
     for name in names:
         reply = await ask(fake, "submit", {"name": name.capitalize()}, guild=guild, user=next(members))
         assert reply["type"] == 4 and "joins this server's names" in reply["data"]["content"], reply
+
+
+@asynccontextmanager
+async def slow_bot_with_names(fake: FakeDiscord, data_dir: Path, count: int) -> AsyncIterator[Harness]:
+    """A running bot whose fine-tunes go on until cancelled, with ``count`` names submitted in
+    GUILD_A (stored directly, one member each), so a fine-tune can be started at once."""
+    async with running(fake, long_running(make_config(data_dir))) as harness:
+        for user, name in enumerate(invented_names(harness.bot.known_names, count)):
+            await harness.bot.store.names.submit(GUILD_A, 30_000 + user, name)
+        yield harness
 
 
 async def retrain(fake, guild: int) -> dict:
@@ -85,13 +107,8 @@ async def assert_served(fake, guild: int, label: str) -> None:
 
 
 async def test_a_dropped_gateway_is_resumed_and_a_running_fine_tune_carries_on(fake, tmp_path):
-    config = make_config(tmp_path / "data")
-    slow = replace(config.training, train_config=TrainConfig(epochs=100_000, lr=2e-3, patience=100_000))
-    harness = Harness(fake, replace(config, training=slow))
-    bot = await harness.start()
-    try:
-        for user, name in enumerate(invented_names(bot.known_names, 10)):
-            await bot.store.names.submit(GUILD_A, 30_000 + user, name)
+    async with slow_bot_with_names(fake, tmp_path / "data", 10) as harness:
+        bot = harness.bot
         handle = await fake.slash("retrain", user=ADMIN)
         await handle.response()
         await handle.wait_for_edits(1)
@@ -109,21 +126,14 @@ async def test_a_dropped_gateway_is_resumed_and_a_running_fine_tune_carries_on(f
         job.cancel("test over")
         await job.wait()
         fake.assert_clean()
-    finally:
-        await harness.stop()
 
 
 async def test_heartbeats_and_training_go_on_side_by_side(fake, tmp_path):
     """Order, not a stopwatch: heartbeats keep arriving on the same connection while the epochs
     advance, so neither starves the other. (How late a heartbeat may be is a benchmark figure:
     ``benchmarks/bench_bot.py`` reports the longest gap.)"""
-    config = make_config(tmp_path / "data")
-    slow = replace(config.training, train_config=TrainConfig(epochs=100_000, lr=2e-3, patience=100_000))
-    harness = Harness(fake, replace(config, training=slow))
-    bot = await harness.start()
-    try:
-        for user, name in enumerate(invented_names(bot.known_names, 50)):
-            await bot.store.names.submit(GUILD_A, 30_000 + user, name)
+    async with slow_bot_with_names(fake, tmp_path / "data", 50) as harness:
+        bot = harness.bot
         job = await bot.trainer.request(GUILD_A, ADMIN.id)
         await fake.wait_until(lambda: job.snapshot.progress is not None, timeout=10, what="training under way")
         connection = fake.gateway.current
@@ -139,8 +149,6 @@ async def test_heartbeats_and_training_go_on_side_by_side(fake, tmp_path):
         assert fake.gateway.ready_count == 1  # never reconnected
         job.cancel("test over")
         await job.wait()
-    finally:
-        await harness.stop()
 
 
 async def test_admin_commands_are_refused_politely_in_dms(dino):

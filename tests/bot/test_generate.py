@@ -128,10 +128,8 @@ async def test_more_edits_in_place_for_the_asker_and_answers_anyone_else_private
 
 async def test_more_spends_the_same_budget_as_dinoname(fake, tmp_path):
     """Issue 8: once a member's /dinoname budget was spent, 40 of 40 More presses were answered."""
-    from tests.support.harness import Harness, make_config
-    harness = Harness(fake, make_config(tmp_path / "d", generate_rate=(3, 30.0)))
-    await harness.start()
-    try:
+    from tests.support.harness import make_config, running
+    async with running(fake, make_config(tmp_path / "d", generate_rate=(3, 30.0))):
         first = await fake.slash("dinoname", user=MEMBER)
         assert (await first.response())["type"] == 4
         for _ in range(2):  # uses 2 and 3 of 3
@@ -144,18 +142,12 @@ async def test_more_spends_the_same_budget_as_dinoname(fake, tmp_path):
         other = await (await fake.click(first.original, label="More", user=OTHER_MEMBER)).response()
         assert other["data"].get("embeds")  # the budget is per member
         fake.assert_clean()
-    finally:
-        await harness.stop()
 
 
 async def test_generation_cooldown_refuses_politely(fake, tmp_path):
-    from tests.support.harness import Harness, make_config
-    harness = Harness(fake, make_config(tmp_path / "d", generate_rate=(2, 30.0)))
-    await harness.start()
-    try:
+    from tests.support.harness import make_config, running
+    async with running(fake, make_config(tmp_path / "d", generate_rate=(2, 30.0))):
         for _ in range(2):
             assert (await (await fake.slash("dinoname", user=MEMBER)).response())["type"] == 4
         reply = await (await fake.slash("dinoname", user=MEMBER)).response()
         assert reply["data"]["flags"] & EPHEMERAL and "Slow down" in reply["data"]["content"]
-    finally:
-        await harness.stop()

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from bot.services.generation import Generated, Invented
-from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, OTHER_MEMBER, Harness, make_config
+from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, OTHER_MEMBER, make_config, running
 from tests.support.wording import assert_sentence
 
 EPHEMERAL = 64
@@ -118,9 +118,8 @@ async def test_no_keeping_in_dms(dino):
 
 
 async def test_a_keep_over_the_daily_limit_is_refused_and_keeps_share_the_submit_cooldown(fake, tmp_path):
-    harness = Harness(fake, make_config(tmp_path / "d", daily_limit=2, submit_rate=(4, 60.0)))
-    bot = await harness.start()
-    try:
+    async with running(fake, make_config(tmp_path / "d", daily_limit=2, submit_rate=(4, 60.0))) as harness:
+        bot = harness.bot
         pin_names(bot, "limitosaurus")
         for name in ("firstosaurus", "secondosaurus"):  # uses 1-2 of 4 a minute; the day's 2 names
             data = (await (await fake.slash("submit", {"name": name}, user=MEMBER)).response())["data"]
@@ -135,8 +134,6 @@ async def test_a_keep_over_the_daily_limit_is_refused_and_keeps_share_the_submit
         assert "Slow down" in await keep(harness, reply, user=MEMBER)
         assert "You kept **Limitosaurus**" in await keep(harness, reply, user=OTHER_MEMBER)  # others unaffected
         fake.assert_clean()
-    finally:
-        await harness.stop()
 
 
 async def test_names_top_ranks_by_keeps_with_the_first_keeper(dino):

@@ -15,8 +15,8 @@ import pytest
 
 from bot.services.records import LiveReply
 from bot.services.training.jobs import JobStatus, NotEnoughNames
-from model import TrainConfig
-from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, Harness, make_config
+from tests.support.fake_discord import InteractionHandle
+from tests.support.harness import ADMIN, GUILD_A, GUILD_B, MEMBER, long_running, make_config, running, with_epochs
 from tests.support.wording import assert_sentence
 
 EPHEMERAL = 64
@@ -46,27 +46,12 @@ def is_summary(body: dict) -> bool:
     return bool(body.get("embeds")) and percent(body) is None and "Fine-tuning" not in embed(body)["title"]
 
 
-def with_epochs(config, epochs: int):
-    """The test settings with ``epochs`` per ensemble member and no early stopping."""
-    train = TrainConfig(epochs=epochs, lr=2e-3, patience=epochs)
-    return replace(config, training=replace(config.training, train_config=train))
-
-
-def long_running(config):
-    """Settings whose fine-tunes would run for minutes: every test using them cancels the job."""
-    return with_epochs(config, 100_000)
-
-
 @pytest.fixture
 async def slow_dino(fake, tmp_path):
     """A bot whose fine-tunes run until cancelled, editing replies ten times a second (not once)."""
-    harness = Harness(fake, long_running(make_config(tmp_path / "data")))
-    bot = await harness.start()
-    bot.get_cog("Retrain").edit_interval = 0.1
-    try:
+    async with running(fake, long_running(make_config(tmp_path / "data"))) as harness:
+        harness.bot.get_cog("Retrain").edit_interval = 0.1
         yield harness
-    finally:
-        await harness.stop()
 
 
 async def wait_running(handle) -> list[dict]:
@@ -76,18 +61,30 @@ async def wait_running(handle) -> list[dict]:
         timeout=10, what="a progress edit")
 
 
+async def start_running(dino) -> InteractionHandle:
+    """Give the server its names, run /retrain as the admin, and wait until the reply shows the
+    job running (an epoch done, the Cancel button on it): where the cancel tests begin."""
+    await add_names(dino.bot)
+    handle = await dino.fake.slash("retrain", user=ADMIN)
+    await handle.response()
+    await wait_running(handle)
+    return handle
+
+
+async def wait_summary(handle, timeout: float = 5) -> dict:
+    """Wait for the reply's final edit (no progress on it any more) and return it."""
+    await handle.wait_for(lambda h: h.edits and is_summary(h.edits[-1]), timeout=timeout, what="the summary")
+    return handle.edits[-1]
+
+
 # ------------------------------------------------------------------------------------- progress
 
 
 @pytest.fixture
 async def medium_dino(fake, tmp_path):
     """Fine-tunes of about a second: long enough to show progress, short enough to wait for."""
-    harness = Harness(fake, with_epochs(make_config(tmp_path / "data"), 10))
-    await harness.start()
-    try:
+    async with running(fake, with_epochs(make_config(tmp_path / "data"), 10)) as harness:
         yield harness
-    finally:
-        await harness.stop()
 
 
 async def test_progress_edits_arrive_in_order_and_end_with_the_summary(medium_dino):
@@ -96,12 +93,11 @@ async def test_progress_edits_arrive_in_order_and_end_with_the_summary(medium_di
     await add_names(dino.bot)
     handle = await dino.fake.slash("retrain", user=ADMIN)
     assert (await handle.response())["type"] == 5  # deferred: "DinoBot is thinking…"
-    await handle.wait_for(lambda h: h.edits and is_summary(h.edits[-1]), timeout=15, what="the summary")
+    summary = await wait_summary(handle, timeout=15)
     edits = handle.edits
     progress = [percent(e) for e in edits[:-1] if percent(e) is not None]
     assert len(progress) >= 3 and progress == sorted(progress), progress
     assert all(e["components"] for e in edits[:-1])  # the Cancel button while it runs
-    summary = edits[-1]
     assert embed(summary)["title"] == "✅ New model promoted: v1" and summary["components"] == []
     info = fields(summary)
     assert info["Names used"] == f"{len(NAMES)} ({len(NAMES)} new)"
@@ -130,17 +126,14 @@ async def test_edits_are_throttled_but_the_final_one_is_never_dropped(slow_dino)
                           what="five epochs of training")
     assert handle.edits == [first], "no edit between the first and the final one"
     job.cancel("test over")
-    await handle.wait_for(lambda h: is_summary(h.edits[-1]), timeout=10, what="the summary")
+    await wait_summary(handle, timeout=10)
     assert len(handle.edits) == 2 and embed(handle.edits[1])["title"] == "⏹️ Fine-tune cancelled"
     fake.assert_clean()
 
 
 async def test_a_second_retrain_shows_the_running_job(slow_dino):
     fake, bot = slow_dino.fake, slow_dino.bot
-    await add_names(bot)
-    first = await fake.slash("retrain", user=ADMIN)
-    await first.response()
-    await wait_running(first)
+    first = await start_running(slow_dino)
     job = bot.trainer.job(GUILD_A)
     assert job is not None and job.status is JobStatus.RUNNING
     second = await fake.slash("retrain", user=ADMIN)
@@ -151,8 +144,7 @@ async def test_a_second_retrain_shows_the_running_job(slow_dino):
     assert "Started by" in embed(first.edits[0])["description"]
     job.cancel("test over")
     for handle in (first, second):  # both replies follow the same job to its end
-        await handle.wait_for(lambda h: is_summary(h.edits[-1]), timeout=5, what="the summary")
-        assert embed(handle.edits[-1])["title"] == "⏹️ Fine-tune cancelled"
+        assert embed(await wait_summary(handle))["title"] == "⏹️ Fine-tune cancelled"
     fake.assert_clean()
 
 
@@ -170,8 +162,7 @@ async def test_another_server_queues_and_can_cancel_before_it_starts(slow_dino):
     assert bot.trainer.queued_guilds() == [GUILD_A, GUILD_B]
     click = await fake.click(queued.original, label="Cancel", user=ADMIN)
     assert "Stopping" in (await click.response())["data"]["content"]
-    await queued.wait_for(lambda h: is_summary(h.edits[-1]), timeout=5, what="the summary")
-    assert "before it started" in embed(queued.edits[-1])["description"]
+    assert "before it started" in embed(await wait_summary(queued))["description"]
     assert bot.trainer.queued_guilds() == [GUILD_A]  # the other server's job was not touched
     bot.trainer.job(GUILD_A).cancel("test over")
     fake.assert_clean()
@@ -182,18 +173,14 @@ async def test_another_server_queues_and_can_cancel_before_it_starts(slow_dino):
 
 async def test_the_cancel_button_stops_the_fine_tune_and_keeps_the_model(slow_dino):
     fake, bot = slow_dino.fake, slow_dino.bot
-    await add_names(bot)
-    handle = await fake.slash("retrain", user=ADMIN)
-    await handle.response()
-    await wait_running(handle)
+    handle = await start_running(slow_dino)
     job = bot.trainer.job(GUILD_A)
     click = await fake.click(handle.original, label="Cancel", user=ADMIN)
     answer = await click.response()
     assert answer["data"]["flags"] & EPHEMERAL and "Stopping" in answer["data"]["content"]
     outcome = await job.wait()
     assert job.status is JobStatus.CANCELLED and "cancelled by an admin" in outcome.reason
-    await handle.wait_for(lambda h: is_summary(h.edits[-1]), timeout=5, what="the summary")
-    assert embed(handle.edits[-1])["title"] == "⏹️ Fine-tune cancelled"
+    assert embed(await wait_summary(handle))["title"] == "⏹️ Fine-tune cancelled"
     assert handle.original.find_component(label="Cancel") is None
     assert (await bot.registry.get(GUILD_A)).version is None  # still the base model
     audit = [entry.action for entry in await bot.store.audit.recent(GUILD_A)]
@@ -203,10 +190,7 @@ async def test_the_cancel_button_stops_the_fine_tune_and_keeps_the_model(slow_di
 
 async def test_a_member_cannot_cancel(slow_dino):
     fake, bot = slow_dino.fake, slow_dino.bot
-    await add_names(bot)
-    handle = await fake.slash("retrain", user=ADMIN)
-    await handle.response()
-    await wait_running(handle)
+    handle = await start_running(slow_dino)
     click = await fake.click(handle.original, label="Cancel", user=MEMBER)
     answer = await click.response()
     assert answer["data"]["flags"] & EPHEMERAL and "Manage Server" in answer["data"]["content"]
@@ -217,17 +201,13 @@ async def test_a_member_cannot_cancel(slow_dino):
 
 
 async def test_a_restart_ends_the_reply_with_the_cancellation(slow_dino):
-    fake, bot = slow_dino.fake, slow_dino.bot
-    await add_names(bot)
-    handle = await fake.slash("retrain", user=ADMIN)
-    await handle.response()
-    await wait_running(handle)
+    handle = await start_running(slow_dino)
     await slow_dino.restart()  # shutting down cancels the job, and the reply says so before the bot goes
     assert embed(handle.edits[-1])["title"] == "⏹️ Fine-tune cancelled"
     assert "shutting down" in embed(handle.edits[-1])["description"]
     assert handle.original.find_component(label="Cancel") is None
     assert slow_dino.bot.trainer.job(GUILD_A) is None
-    fake.assert_clean()
+    slow_dino.fake.assert_clean()
 
 
 # ------------------------------------------------------------------------------------- refusals
@@ -275,32 +255,24 @@ async def test_only_this_servers_names_count(dino):
 async def test_a_worse_result_is_reported_as_not_promoted(fake, tmp_path):
     config = make_config(tmp_path / "data")
     strict = replace(config, training=replace(config.training, tolerance=-10.0))  # must improve by 10 nats
-    harness = Harness(fake, strict)
-    bot = await harness.start()
-    try:
-        await add_names(bot)
+    async with running(fake, strict) as harness:
+        await add_names(harness.bot)
         handle = await fake.slash("retrain", user=ADMIN)
         await handle.response()
-        await handle.wait_for(lambda h: h.edits and is_summary(h.edits[-1]), timeout=15, what="the summary")
-        summary = handle.edits[-1]
+        summary = await wait_summary(handle, timeout=15)
         assert embed(summary)["title"] == "↩️ Fine-tune not promoted: the model is unchanged"
         assert "worse than the current model" in embed(summary)["description"]
         assert_sentence(embed(summary)["description"])
         assert fields(summary)["Version"] == "v1 (discarded)"
         assert "Names from the new model" not in fields(summary)
-        assert (await bot.registry.get(GUILD_A)).version is None
+        assert (await harness.bot.registry.get(GUILD_A)).version is None
         fake.assert_clean()
-    finally:
-        await harness.stop()
 
 
 @pytest.mark.fake_refusals  # the edit with an expired token is refused on purpose
 async def test_a_failed_edit_stops_the_watcher_not_the_job(slow_dino, caplog):
     fake, bot = slow_dino.fake, slow_dino.bot
-    await add_names(bot)
-    handle = await fake.slash("retrain", user=ADMIN)
-    await handle.response()
-    await wait_running(handle)
+    handle = await start_running(slow_dino)
     message = handle.original
     fake._interactions_by_token.pop(handle.token)  # as if the 15-minute token had expired
     job = bot.trainer.job(GUILD_A)
@@ -328,19 +300,26 @@ class Boom(RuntimeError):
     """A bug inside a fine-tune, with text no member should ever read."""
 
 
+async def retrain_failing(dino, error: Exception) -> InteractionHandle:
+    """Run /retrain with the training thread's step raising ``error`` (as the service tests do)
+    and return the reply once its private note has arrived."""
+    await add_names(dino.bot)
+
+    def fail(plan, progress, should_stop):
+        raise error
+    dino.bot.trainer._train = fail
+    handle = await dino.fake.slash("retrain", user=ADMIN)
+    await handle.response()
+    await handle.wait_for(lambda h: h.followups, timeout=15, what="the private note")
+    return handle
+
+
 @pytest.mark.parametrize("error, expected", [
     (Boom("secret internal detail: /srv/dinobot/var is broken"), "error id `"),
     (NotEnoughNames(5, 2), "Fine-tuning needs at least 5 approved names"),  # deliberate: its text is shown
 ])
 async def test_a_failed_fine_tune_is_reported_privately_without_raw_text(dino, error, expected):
-    await add_names(dino.bot)
-
-    def fail(plan, progress, should_stop):
-        raise error
-    dino.bot.trainer._train = fail  # the training thread's step, as the service tests do
-    handle = await dino.fake.slash("retrain", user=ADMIN)
-    await handle.response()
-    await handle.wait_for(lambda h: h.followups, timeout=15, what="the private note")
+    handle = await retrain_failing(dino, error)
     (note,) = handle.followups
     assert note.ephemeral and expected in note.content and "secret" not in note.content
     assert "keeps its current model" in note.content
@@ -354,14 +333,7 @@ async def test_a_failed_fine_tune_is_reported_privately_without_raw_text(dino, e
 
 async def test_settings_say_why_the_last_fine_tune_failed(dino):
     """Scheduled fine-tunes have no reply to tell: /settings keeps the last failure for the admin."""
-    await add_names(dino.bot)
-
-    def fail(plan, progress, should_stop):
-        raise Boom("secret internal detail: /srv/dinobot/var is broken")
-    dino.bot.trainer._train = fail
-    handle = await dino.fake.slash("retrain", user=ADMIN)
-    await handle.response()
-    await handle.wait_for(lambda h: h.followups, timeout=15, what="the private note")
+    await retrain_failing(dino, Boom("secret internal detail: /srv/dinobot/var is broken"))
     settings = await dino.fake.slash("settings", user=ADMIN)
     shown = fields((await settings.response())["data"])["Scheduled fine-tuning (`scheduled_training`)"]
     assert "⚠️ The last fine-tune failed because of an unexpected error (error id `" in shown
@@ -376,10 +348,7 @@ async def test_a_reply_left_live_by_a_crash_is_told_the_fine_tune_was_interrupte
     """A crash is played by stopping the watcher without its final edit (as kill -9 would leave
     it): after the restart the reply says what happened, and the Cancel button is gone."""
     fake, bot = slow_dino.fake, slow_dino.bot
-    await add_names(bot)
-    handle = await fake.slash("retrain", user=ADMIN)
-    await handle.response()
-    await wait_running(handle)
+    handle = await start_running(slow_dino)
     (remembered,) = await bot.store.live_replies.all()
     assert (remembered.interaction_id, remembered.message_id) == (handle.id, handle.original.id)
     cog = bot.get_cog("Retrain")

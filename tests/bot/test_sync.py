@@ -11,7 +11,7 @@ from discord import app_commands
 
 from bot.errors import EXIT_CONFIG, StartupError
 from tests.support.fake_discord import FakeDiscord
-from tests.support.harness import GUILD_A, MEMBER, OWNER, Harness, _TestDinoBot, make_guild
+from tests.support.harness import GUILD_A, MEMBER, OWNER, Harness, _TestDinoBot, make_guild, running
 
 EXPECTED = {"dinoname", "dinoinfo", "submit", "names", "review", "settings", "retrain", "models", "help"}
 
@@ -46,27 +46,19 @@ async def test_syncs_globally_once_then_only_when_commands_change(fake, bot_conf
 
 
 async def test_a_dev_guild_gets_the_commands_instantly_and_global_stays_untouched(fake, bot_config):
-    harness = Harness(fake, replace(bot_config, dev_guild_id=GUILD_A))
-    await harness.start()
-    try:
+    async with running(fake, replace(bot_config, dev_guild_id=GUILD_A)):
         assert fake.sync_count(GUILD_A) == 1 and fake.sync_count(None) == 0
         assert {c["name"] for c in fake.commands(GUILD_A)} == EXPECTED
         reply = await (await fake.slash("dinoname", user=MEMBER)).response()
         assert reply["type"] == 4
-    finally:
-        await harness.stop()
 
 
 async def test_admin_commands_are_hidden_from_members_by_default(fake, bot_config):
-    harness = Harness(fake, bot_config)
-    await harness.start()
-    try:
+    async with running(fake, bot_config):
         permissions = {c["name"]: c.get("default_member_permissions") for c in fake.commands(None)}
         manage_guild = discord.Permissions(manage_guild=True).value
         assert {int(permissions[name]) for name in ("retrain", "review", "settings")} == {manage_guild}
         assert permissions["dinoname"] is None and permissions["submit"] is None
-    finally:
-        await harness.stop()
 
 
 async def test_the_invite_link_asks_for_bot_and_commands_scopes_and_no_permissions(fake, bot_config, caplog):
@@ -122,16 +114,12 @@ async def test_switching_from_a_dev_server_to_global_removes_the_dev_servers_com
     await harness.start()
     await harness.stop()
     assert {c["name"] for c in fake.commands(GUILD_A)} == EXPECTED and fake.commands(None) == []
-    harness = Harness(fake, bot_config)
-    await harness.start()
-    try:
+    async with running(fake, bot_config) as harness:
         assert {c["name"] for c in fake.commands(None)} == EXPECTED
         assert fake.commands(GUILD_A) == [], "no second copy of every command in the old dev server"
         assert [call.guild_id for call in fake.sync_calls] == [GUILD_A, None, GUILD_A]
         command, scope = fake.find_command("dinoname", GUILD_A)
         assert command is not None and scope is None  # members there now use the global one
-    finally:
-        await harness.stop()
     await harness.start()  # the removal is done once, not at every start
     await harness.stop()
     assert len(fake.sync_calls) == 3

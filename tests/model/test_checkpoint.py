@@ -1,4 +1,3 @@
-import json
 import os
 import zipfile
 
@@ -14,6 +13,7 @@ from model import (
     remove_stale_temp_files,
     save_checkpoint,
 )
+from tests.support.checkpoint_surgery import read_meta, rewrite, write_meta
 from tests.support.model_helpers import TINY_CORPUS, tiny_model
 
 
@@ -52,32 +52,23 @@ def test_save_replaces_an_existing_file_atomically(tmp_path):
     assert os.stat(path).st_ino != inode_before  # a new file was renamed over the old one
 
 
-def _rewrite(path, mutate):
-    with np.load(path) as data:
-        arrays = {k: data[k] for k in data.files}
-    mutate(arrays)
-    np.savez(path, **arrays)
-
-
 def _set_meta(arrays, **changes):
-    meta = json.loads(arrays["meta"].tobytes())
-    meta.update(changes)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    write_meta(arrays, {**read_meta(arrays), **changes})
 
 
 @pytest.mark.parametrize("damage, message", [
     (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "corrupt"),
     (lambda p: p.write_bytes(b"not a zip at all"), "corrupt"),
     (lambda p: p.write_bytes(b""), "corrupt"),
-    (lambda p: _rewrite(p, lambda a: a.pop("meta")), "no metadata"),
-    (lambda p: _rewrite(p, lambda a: _set_meta(a, format_version=99)), "format version"),
-    (lambda p: _rewrite(p, lambda a: _set_meta(a, alphabet="abc")), "alphabet"),
-    (lambda p: _rewrite(p, lambda a: _set_meta(a, config={"cell": "lstm", "hidden": 16, "dropout": 0.0})),
+    (lambda p: rewrite(p, lambda a: a.pop("meta")), "no metadata"),
+    (lambda p: rewrite(p, lambda a: _set_meta(a, format_version=99)), "format version"),
+    (lambda p: rewrite(p, lambda a: _set_meta(a, alphabet="abc")), "alphabet"),
+    (lambda p: rewrite(p, lambda a: _set_meta(a, config={"cell": "lstm", "hidden": 16, "dropout": 0.0})),
      "does not match"),
-    (lambda p: _rewrite(p, lambda a: a.update({"m0.U": a["m0.U"][:3]})), "does not match"),
-    (lambda p: _rewrite(p, lambda a: a["m0.W"].__setitem__((0, 0), np.nan)), "NaN"),
-    (lambda p: _rewrite(p, lambda a: a.update({"extra": np.zeros(2)})), "unexpected"),
-    (lambda p: _rewrite(p, lambda a: a.update({"meta": np.array([1.5])})), "no metadata"),
+    (lambda p: rewrite(p, lambda a: a.update({"m0.U": a["m0.U"][:3]})), "does not match"),
+    (lambda p: rewrite(p, lambda a: a["m0.W"].__setitem__((0, 0), np.nan)), "NaN"),
+    (lambda p: rewrite(p, lambda a: a.update({"extra": np.zeros(2)})), "unexpected"),
+    (lambda p: rewrite(p, lambda a: a.update({"meta": np.array([1.5])})), "no metadata"),
 ])
 def test_damaged_or_mismatched_files_are_refused_whole(tmp_path, damage, message):
     path = save_checkpoint(tiny_model(), tmp_path / "m.npz")

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from model import (
-    CharModel,
     CheckpointError,
     ModelConfig,
     NameModel,
@@ -32,6 +31,8 @@ from model.corpus import EncodedCorpus
 from model.mixing import Mixing, fit_mixing, mixture_nll
 from model.ngram import NGramCounts, NGramModel, _discounts
 from model.vocab import ALPHABET, encode
+from tests.support.checkpoint_surgery import read_meta, rewrite, write_meta
+from tests.support.model_helpers import tiny_model
 
 NAMES = ["abcde", "abcdf", "bcdea", "cdeab", "deabc", "eabcd", "aaab", "bbba", "abba", "cabbage"]
 START, END = "^", ALPHABET[0]
@@ -47,9 +48,9 @@ def train_ngram(train_names) -> NGramModel:
     return NGramModel.from_names(train_names, 6)
 
 
-def networks(cell: str = "lstm", hidden: int = 16, members: int = 2) -> NameModel:
-    config = ModelConfig(cell=cell, hidden=hidden)
-    return NameModel([CharModel.create(config, np.random.default_rng(k)) for k in range(members)])
+def networks(hidden: int = 16) -> NameModel:
+    """Two small LSTMs: the networks the n-gram is mixed with here."""
+    return tiny_model("lstm", hidden, members=2)
 
 
 # ---------------------------------------------------------------- a reference, from the formulas
@@ -311,20 +312,14 @@ def test_checkpoint_round_trip_keeps_the_ngram_and_its_weights(tmp_path):
     assert plain.ngram is None
 
 
-def _rewrite(path, mutate):
-    with np.load(path) as data:
-        arrays = {k: data[k] for k in data.files}
-    mutate(arrays)
-    np.savez(path, **arrays)
-
-
 def _meta(arrays, **ngram):
-    import json
-    meta = json.loads(arrays["meta"].tobytes())
-    meta["ngram"] = {**meta["ngram"], **ngram} if ngram else None
-    if meta["ngram"] is None:
+    """Change the n-gram's metadata; with no changes, drop it (its arrays stay)."""
+    meta = read_meta(arrays)
+    if ngram:
+        meta["ngram"] = {**meta["ngram"], **ngram}
+    else:
         del meta["ngram"]
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    write_meta(arrays, meta)
 
 
 def _swap_first_keys(a):
@@ -352,7 +347,7 @@ def _swap_first_keys(a):
 def test_corrupt_or_mismatched_ngram_parts_are_refused(tmp_path, damage):
     model = networks().with_ngram(NGramModel.from_names(NAMES, 4), Mixing.uniform(0.5, 4))
     path = save_checkpoint(model, tmp_path / "m.npz")
-    _rewrite(path, damage)
+    rewrite(path, damage)
     with pytest.raises(CheckpointError):
         load_checkpoint(path)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.services.registry import ModelRegistry, ServedModel
-from bot.services.store import DatabaseTarget, Store
+from bot.services.store import Store
 from model import BASE_CHECKPOINT, checkpoint_bytes, load_checkpoint, save_checkpoint
 from tests.support.stores import RawDB
 
@@ -22,22 +22,9 @@ G1, G2, G3 = 111, 222, 333
 
 
 @pytest.fixture
-async def store(db_target: DatabaseTarget):
-    async with await Store.open(db_target, daily_limit=None) as s:
-        yield s
-
-
-@pytest.fixture
 def models_dir(tmp_path: Path) -> Path:
     """Where an older DinoBot kept checkpoint files (only the legacy tests put any there)."""
     return tmp_path / "models"
-
-
-@pytest.fixture
-async def raw(db_target: DatabaseTarget):
-    peek = RawDB(db_target)
-    yield peek
-    await peek.close()
 
 
 async def started(store: Store, models_dir: Path, **kwargs) -> ModelRegistry:

@@ -8,24 +8,11 @@ from pathlib import Path
 import pytest
 
 from bot.errors import NotFound, VersionNotServable
-from bot.services.store import DatabaseTarget, Store
+from bot.services.store import Store
 from tests.services.test_registry import G1, G2, add_version, started, tag, tamper
 from tests.support.stores import RawDB
 
 ADMIN = 9001
-
-
-@pytest.fixture
-async def store(db_target: DatabaseTarget):
-    async with await Store.open(db_target, daily_limit=None) as s:
-        yield s
-
-
-@pytest.fixture
-async def raw(db_target: DatabaseTarget):
-    peek = RawDB(db_target)
-    yield peek
-    await peek.close()
 
 
 @pytest.fixture

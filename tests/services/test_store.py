@@ -68,14 +68,6 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def raw(db_target: DatabaseTarget):
-    """The database read with the plain driver: what is stored, not what the store says."""
-    peek = RawDB(db_target)
-    yield peek
-    await peek.close()
-
-
-@pytest.fixture
 async def store(db_target: DatabaseTarget, clock: Clock):
     async with await Store.open(
         db_target, daily_limit=3, known_names=frozenset({"Tyrannosaurus", "velociraptor"}),

@@ -18,7 +18,7 @@ import pytest
 
 from bot.errors import DinoBotError
 from bot.services.registry import ModelRegistry, ServedModel
-from bot.services.store import DatabaseTarget, JobState, Store, VersionStatus
+from bot.services.store import JobState, Store, VersionStatus
 from bot.services.training.fine_tune import TrainingPlan, replay_pool, run_fine_tune
 from bot.services.training.jobs import JobStatus, NotEnoughNames, TrainingJob
 from bot.services.training.service import SHUTDOWN_REASON, TrainingService
@@ -36,12 +36,6 @@ NAMES = ("glimmerosaurus", "quillodon", "brontofex", "zephyraptor", "mossasaurus
          "crumbleodon", "thistlerex", "pebblonyx", "rumblesaurus", "zorbasaurus", "kalimodon",
          "ferntops", "shalerex", "ambersaurus", "duskodon", "glaciraptor", "hollowceratops",
          "marrowsaurus", "nettlonyx", "ottervenator", "prismodon", "quartzosaurus", "ripplerex")
-
-
-@pytest.fixture
-async def store(db_target: DatabaseTarget):
-    async with await Store.open(db_target, daily_limit=None) as s:
-        yield s
 
 
 @pytest.fixture

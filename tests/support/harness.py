@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import AsyncIterator
 
 from bot.app import DinoBot
 from bot.config import Config
@@ -44,6 +45,18 @@ def make_config(data_dir: Path, **changes) -> Config:
     return replace(config, **changes)
 
 
+def with_epochs(config: Config, epochs: int) -> Config:
+    """``config`` with ``epochs`` per ensemble member and no early stopping, so a fine-tune's
+    length is set by the test, not by when validation stops improving."""
+    train = TrainConfig(epochs=epochs, lr=2e-3, patience=epochs)
+    return replace(config, training=replace(config.training, train_config=train))
+
+
+def long_running(config: Config) -> Config:
+    """Settings whose fine-tunes would run for minutes: every test using them cancels the job."""
+    return with_epochs(config, 100_000)
+
+
 class _TestDinoBot(DinoBot):
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """discord.py waits 5 s before a re-IDENTIFY to respect Discord's rate limit; the fake has none."""
@@ -79,3 +92,15 @@ class Harness:
     async def restart(self) -> DinoBot:
         await self.stop()
         return await self.start()
+
+
+@contextlib.asynccontextmanager
+async def running(fake: FakeDiscord, config: Config, **options) -> AsyncIterator[Harness]:
+    """A harness whose bot runs for the ``async with`` block and is stopped after it, also when
+    the test fails (a bot left running would leak its training thread into the next test)."""
+    harness = Harness(fake, config)
+    await harness.start(**options)
+    try:
+        yield harness
+    finally:
+        await harness.stop()
