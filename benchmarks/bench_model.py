@@ -15,6 +15,16 @@ Training throughput is compared, in the same run, against
     Python with torch is found ($TORCH_PYTHON, else ../torchvenv/bin/python). torch is never a
     dependency.
 Figures are medians of interleaved repetitions; ratios are ours / reference.
+
+Run the speed part with OpenBLAS's own CPU detection, as a current NumPy has it:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/bench_model.py speed
+
+Some machines here set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) because older OpenBLAS builds
+fail on their processors. That pins NumPy's OpenBLAS to older kernels (Haswell's AVX2 on an
+AVX-512 machine) while PyTorch's MKL still picks its own, so the pinned figures compare the two
+libraries on different instruction sets. The benchmark prints both sides' kernels, says when the
+pin is set, and the README quotes both runs.
 """
 from __future__ import annotations
 
@@ -155,6 +165,25 @@ def torch_chars_per_sec(python: str, cell: str, hidden: int) -> float:
     return float(found.group(1).replace(",", ""))
 
 
+def blas_in_use() -> str:
+    """Which BLAS NumPy runs and on which kernels, and whether the environment pins them."""
+    from threadpoolctl import threadpool_info
+
+    found = [f"{info['internal_api']} {info['version']} ({info.get('architecture') or 'unknown'} kernels, "
+             f"{info['num_threads']} thread)" for info in threadpool_info() if info["user_api"] == "blas"]
+    pins = [f"{var}={os.environ[var]}" for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if var in os.environ]
+    pinned = (f"; pinned by {' '.join(pins)}: PyTorch's MKL is not, so run under `env -u OPENBLAS_CORETYPE "
+              "-u OPENBLAS_L2_SIZE` for like with like") if pins else "; OpenBLAS's own CPU detection"
+    return "NumPy's BLAS: " + (", ".join(found) or "not found by threadpoolctl") + pinned
+
+
+def torch_cpu(python: str) -> str:
+    """The PyTorch reference's version and the instruction set its CPU kernels use."""
+    probe = "import torch; print(torch.__version__, torch.backends.cpu.get_cpu_capability())"
+    out = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    return f"PyTorch {out[0]} ({out[1]} CPU kernels; its BLAS is MKL, which OPENBLAS_* do not touch)"
+
+
 def bench_speed(reps: int, hiddens: list[int]) -> None:
     names = read_names(train_path())
     batches = bucketed_batches(EncodedCorpus(names), WARMUP_STEPS + SPEED_STEPS)
@@ -170,7 +199,9 @@ def bench_speed(reps: int, hiddens: list[int]) -> None:
         seed.append(seed_chars_per_sec(128, names, 300, np.random.default_rng(0)))
     print(f"\n## Training throughput: predicted chars/s, batch 32 length-bucketed (the same batches on both "
           f"sides), one thread, {reps} interleaved repetitions of {SPEED_STEPS} steps")
+    print(blas_in_use())
     if python:
+        print(torch_cpu(python))
         print("PyTorch, one repetition: " + " ".join(torch_command(python, "CELL", "H")))
     print(f"seed's one-name SGD loop (float64, hidden 128): median {np.median(seed):,.0f}")
     for hidden in hiddens:
