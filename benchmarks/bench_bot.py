@@ -67,7 +67,8 @@ Figures = dict[str, list[tuple[float, float, float]]]  # label -> per repetition
 
 
 def uncached(i: int) -> dict:
-    """Request ``i`` of a burst: a prefix and a temperature of its own (16 × 460 combinations)."""
+    """Request ``i`` of a burst: a prefix and a temperature of its own (16 temperatures × every
+    three-letter start of a training name, so a burst never repeats a cached answer)."""
     return {"prefix": PREFIXES[i % len(PREFIXES)], "count": 5, "temperature": round(0.5 + (i % 16) * 0.1, 2)}
 
 
