@@ -67,8 +67,8 @@ Figures = dict[str, list[tuple[float, float, float]]]  # label -> per repetition
 
 
 def uncached(i: int) -> dict:
-    """Request ``i`` of a burst: a prefix and a temperature of its own (16 temperatures × every
-    three-letter start of a training name, so a burst never repeats a cached answer)."""
+    """Request ``i`` of a burst: a prefix and a temperature of its own (every three-letter start
+    of a training name, 16 temperatures: no two requests of a burst ask for the same)."""
     return {"prefix": PREFIXES[i % len(PREFIXES)], "count": 5, "temperature": round(0.5 + (i % 16) * 0.1, 2)}
 
 
