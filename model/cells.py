@@ -72,32 +72,44 @@ def _place_ones(stack: np.ndarray, ids: np.ndarray, hidden: int, rows: int, *, r
     stack.reshape(-1)[ones] = 1.0
 
 
-def _joint_weights(U: np.ndarray, E: np.ndarray, ws: Workspace,
-                   blocks: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """[U^T | E^T] (G·H, H + rows), contiguous: the left factor of every step's product.
+# Below this many multiply-adds a step, the forward product reads its left factor as the
+# transpose of the padded (H + rows, G·H) array instead of a contiguous copy of that transpose.
+_TRANSPOSE_FREE_WORK = 1_000_000
 
-    ``blocks`` reorders the G column blocks of U and E (block k of the result is block
-    ``blocks[k]`` of the input). Also returns U with its columns so reordered (H, G·H), a
-    workspace view for the backward pass.
 
-    The transpose goes through a copy whose rows are padded by 16 floats: read down a column of
-    a (128, 512) array, every element is 2 KiB from the last, the reads all land in the same
-    few cache sets, and NumPy's transposing copy took 73 µs (5 µs a time step at 128 units);
-    from the padded copy it takes a quarter of that.
+def _joint_weights(U: np.ndarray, E: np.ndarray, ws: Workspace, blocks: tuple[int, ...], batch: int,
+                   halved: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """[U^T | E^T] (G·H, H + rows): the left factor of every step's product.
+
+    Block k of its G row blocks is block ``blocks[k]`` of U's and E's columns, and its first
+    ``halved`` rows are multiplied by 0.5 (the LSTM's sigmoid gates). Also returns U with its
+    columns so reordered but not halved (H, G·H), a workspace array for the backward pass.
+
+    The reordered weights are written into rows padded by 16 floats. For a small step product
+    (``_TRANSPOSE_FREE_WORK``) the result is that array's transpose as it is: with its own CPU
+    detection here (AVX-512 kernels), OpenBLAS ran (4H × (H + 28)) · ((H + 28) × B) 9–13 % faster
+    so at 48–64 units and batch 16–32, and 4–12 % slower from 80 units up at batch 32 (under
+    the Haswell kernels both ran alike). Larger products take a contiguous copy of the
+    transpose, which the padding makes cheap: read down a column of an unpadded (128, 512)
+    array, every element is 2 KiB from the last, the reads all land in the same few cache sets,
+    and NumPy's transposing copy took 73 µs (5 µs a time step at 128 units); from the padded
+    copy it takes a quarter of that.
     """
     hidden, width = U.shape
     rows = hidden + E.shape[0]
     padded = ws.empty("joint_src", (rows, width + 16), U.dtype)[:, :width]
-    if blocks is None:
-        padded[:hidden] = U
-        padded[hidden:] = E
-    else:
-        size = width // len(blocks)
-        for k, source in enumerate(blocks):
-            padded[:hidden, k * size : (k + 1) * size] = U[:, source * size : (source + 1) * size]
-            padded[hidden:, k * size : (k + 1) * size] = E[:, source * size : (source + 1) * size]
+    size = width // len(blocks)
+    for k, source in enumerate(blocks):
+        padded[:hidden, k * size : (k + 1) * size] = U[:, source * size : (source + 1) * size]
+        padded[hidden:, k * size : (k + 1) * size] = E[:, source * size : (source + 1) * size]
+    if width * rows * batch <= _TRANSPOSE_FREE_WORK:
+        reordered = ws.empty("U_reordered", U.shape, U.dtype)
+        np.copyto(reordered, padded[:hidden])
+        padded[:, :halved] *= 0.5
+        return padded.T, reordered
     joint = ws.empty("joint", (width, rows), U.dtype)
     np.copyto(joint, padded.T)
+    joint[:halved] *= 0.5
     return joint, padded[:hidden]
 
 
@@ -238,8 +250,8 @@ def lstm_forward(ids: np.ndarray, E: np.ndarray, U: np.ndarray, state: State | N
     steps, batch = ids.shape
     hidden, dtype = U.shape[0], U.dtype
     H = hidden
-    weights, U_train = _joint_weights(U, E, ws, _TRAIN_ORDER)
-    weights[: 3 * H] *= 0.5  # the sigmoid gates' rows: tanh(z / 2)
+    # The sigmoid gates' rows are halved: tanh(z / 2).
+    weights, U_train = _joint_weights(U, E, ws, _TRAIN_ORDER, batch, halved=3 * H)
     stack = _stacked_inputs(ids, None if state is None else state[0], H, E.shape[0], dtype, ws)
     blocks = ws.empty("blocks", (steps + 1, 5 * H, batch), dtype)  # o, i, f, g, c_{t-1}
     if state is None:

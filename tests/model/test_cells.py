@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from model import cells
 from model.cells import CELLS
 from model.workspace import Workspace
 
@@ -47,6 +48,12 @@ def case(cell: str, seed: int, zero_state: bool):
     return ids, E, U, state
 
 
+@pytest.fixture(params=["transposed view", "contiguous copy"])
+def step_weights(request, monkeypatch):
+    """The LSTM reads its step weights either way, by the product's size: test both here."""
+    monkeypatch.setattr(cells, "_TRANSPOSE_FREE_WORK", 10**12 if request.param == "transposed view" else 0)
+
+
 def as_steps(h_cols: np.ndarray) -> np.ndarray:
     """(H, T·B) columns in (step, name) order -> (T, B, H)."""
     return h_cols.reshape(HIDDEN, STEPS, BATCH).transpose(1, 2, 0)
@@ -54,7 +61,7 @@ def as_steps(h_cols: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 @pytest.mark.parametrize("zero_state", [True, False])
-def test_forward_matches_the_textbook_loop(cell, zero_state):
+def test_forward_matches_the_textbook_loop(cell, zero_state, step_weights):
     ids, E, U, state = case(cell, 0, zero_state)
     h, _ = CELLS[cell].forward(ids, E, U, state, Workspace())
     np.testing.assert_allclose(as_steps(h), reference(cell, ids, E, U, state), rtol=0, atol=1e-13)
@@ -75,7 +82,7 @@ def test_no_state_is_the_zero_state(cell):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 @pytest.mark.parametrize("zero_state", [True, False])
-def test_backward_matches_finite_differences_of_the_textbook_loop(cell, zero_state):
+def test_backward_matches_finite_differences_of_the_textbook_loop(cell, zero_state, step_weights):
     """d(sum(R · h))/dE and /dU for a fixed random R, every entry, by central differences."""
     ids, E, U, state = case(cell, 3, zero_state)
     R = np.random.default_rng(4).normal(size=(STEPS, BATCH, HIDDEN))
