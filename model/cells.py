@@ -22,7 +22,9 @@ weights: the sampler's batches are small and it stacks ensemble members on a lea
 The per-step loops call ufuncs with their output passed positionally and their scalars as 0-d
 arrays of the working dtype: NumPy spends about 0.3 µs converting a Python float operand, as
 long as the arithmetic itself takes on a 64-unit step's gate block, and a keyword ``out`` costs
-a little parsing too.
+a little parsing too. The LSTM's backward loop calls ``np.dot`` (its output is C-contiguous,
+as ``np.dot`` requires) instead of ``np.matmul``: it reaches BLAS with about 0.35 µs less
+overhead (in the RNN's loop, with a transposed U, it ran 2.5 % slower, so that keeps matmul).
 """
 from __future__ import annotations
 
@@ -349,7 +351,7 @@ def lstm_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.nda
         if later is None:
             np.copyto(dh, out)
         else:
-            np.matmul(U_train, later, dh)  # dh_t = U d_{t+1} + dLoss/dh_t
+            np.dot(U_train, later, dh)  # dh_t = U d_{t+1} + dLoss/dh_t
             np.add(dh, out, dh)
         np.multiply(both, factors, scratch)
         np.add(from_dc, from_dh, dc)  # dc_t = f_{t+1} dc_{t+1} + o (1 - tanh(c_t)^2) dh_t
