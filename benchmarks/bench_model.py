@@ -167,10 +167,13 @@ def torch_chars_per_sec(python: str, cell: str, hidden: int) -> float:
 
 def blas_in_use() -> str:
     """Which BLAS NumPy runs and on which kernels, and whether the environment pins them."""
-    from threadpoolctl import threadpool_info
-
-    found = [f"{info['internal_api']} {info['version']} ({info.get('architecture') or 'unknown'} kernels, "
-             f"{info['num_threads']} thread)" for info in threadpool_info() if info["user_api"] == "blas"]
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # the test extras install it
+        found = ["unknown (install the test extras: pip install -e '.[test]')"]
+    else:
+        found = [f"{info['internal_api']} {info['version']} ({info.get('architecture') or 'unknown'} kernels, "
+                 f"{info['num_threads']} thread)" for info in threadpool_info() if info["user_api"] == "blas"]
     pins = [f"{var}={os.environ[var]}" for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if var in os.environ]
     pinned = (f"; pinned by {' '.join(pins)}: PyTorch's MKL is not, so run under `env -u OPENBLAS_CORETYPE "
               "-u OPENBLAS_L2_SIZE` for like with like") if pins else "; OpenBLAS's own CPU detection"
