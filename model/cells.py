@@ -115,16 +115,16 @@ def _joint_weights(U: np.ndarray, E: np.ndarray, ws: Workspace, blocks: tuple[in
     return joint, padded[:hidden]
 
 
-def _weight_grads(stack: np.ndarray, da_rows: np.ndarray, hidden: int) -> tuple[np.ndarray, np.ndarray]:
-    """dE and dU from the pre-activation gradients ``da_rows`` (T·B, G·H), as ONE product.
+def _weight_grads(inputs: np.ndarray, da_rows: np.ndarray, hidden: int) -> tuple[np.ndarray, np.ndarray]:
+    """dE and dU from every step's inputs [h_{t-1}; x_t] as the columns of ``inputs``
+    (H + rows, T·B) and the pre-activation gradients as the rows of ``da_rows`` (T·B, G·H).
 
-    The sum over steps of [h_{t-1}; x_t] da_t^T is one (H + rows, T·B) x (T·B, G·H) product,
-    which runs near the BLAS peak, unlike T small ones inside the loop. Its top H rows are dU
-    and the rest dE (fresh arrays, not workspace views). With the gradients as rows, OpenBLAS's
-    AVX-512 kernels ran it 20 % faster than from a (G·H, T·B) matrix's transpose.
+    The sum over steps of [h_{t-1}; x_t] da_t^T is this ONE product, which runs near the BLAS
+    peak, unlike T small ones inside the loop. Its top H rows are dU and the rest dE (fresh
+    arrays, not workspace views). With the gradients as rows, OpenBLAS's AVX-512 kernels ran
+    it 20 % faster than from a (G·H, T·B) matrix's transpose.
     """
-    steps = da_rows.shape[0] // stack.shape[2]
-    joint = stack[:, :steps].reshape(stack.shape[0], -1) @ da_rows
+    joint = inputs @ da_rows
     return joint[hidden:], joint[:hidden]
 
 
@@ -211,8 +211,7 @@ def rnn_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
         np.multiply(d, carry, d)
         if t:  # nobody needs the start state's gradient
             np.matmul(d, U_T, carry)
-    joint = stack[:steps].reshape(steps * batch, -1).T @ da.reshape(steps * batch, hidden)
-    return joint[hidden:], joint[:hidden]
+    return _weight_grads(stack[:steps].reshape(steps * batch, -1).T, da.reshape(steps * batch, hidden), hidden)
 
 
 def rnn_prepare(E: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -369,7 +368,7 @@ def lstm_backward(dh_cols: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.nda
     da_rows = ws.empty("da_rows", (steps, batch, 4 * H), da.dtype)
     np.copyto(da_rows[..., : 3 * H], da[:, H:].transpose(0, 2, 1))
     np.copyto(da_rows[..., 3 * H :], da[:, :H].transpose(0, 2, 1))
-    return _weight_grads(stack, da_rows.reshape(steps * batch, 4 * H), hidden)
+    return _weight_grads(stack[:, :steps].reshape(stack.shape[0], -1), da_rows.reshape(steps * batch, 4 * H), hidden)
 
 
 def lstm_prepare(E: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
