@@ -32,6 +32,7 @@ CHILD = r"""
 import asyncio, itertools, sys
 from bot.errors import DatabaseUnavailable
 from bot.services.store import Store
+from tests.support.child_output import say
 from tests.support.name_factory import letters
 
 async def main(target, prefix, synchronous):
@@ -44,10 +45,10 @@ async def main(target, prefix, synchronous):
             try:
                 sub = await store.names.submit(GUILD, 10_000 + i, prefix + letters(i))
             except DatabaseUnavailable:
-                print("U", flush=True)
+                say("U")
                 await asyncio.sleep(0.05)
                 continue
-            print("N", sub.id, sub.name, flush=True)  # only after submit returned
+            say("N", sub.id, sub.name)  # only after submit returned
 
     async def toggler():
         for i in itertools.count():
@@ -57,9 +58,9 @@ async def main(target, prefix, synchronous):
             except DatabaseUnavailable:
                 await asyncio.sleep(0.05)
                 continue
-            print("S", i, flush=True)
+            say("S", i)
 
-    print("READY", flush=True)
+    say("READY")
     await asyncio.gather(*(submitter() for _ in range(4)), toggler())
 
 asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))

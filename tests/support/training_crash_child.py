@@ -34,6 +34,7 @@ from bot.services.training.settings import TrainingSettings
 from model import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.child_output import say  # noqa: E402
 from tests.support.name_factory import letters  # noqa: E402
 
 FAST = TrainingSettings(min_names=5, min_new_names=5, schedule_minutes=0, base_val_samples=30,
@@ -43,13 +44,12 @@ SLOW = replace(FAST, train_config=TrainConfig(epochs=100_000, lr=2e-3, patience=
 
 
 def die() -> None:
-    sys.stdout.flush()
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 def die_inside_the_promotion() -> None:
     async def mark_trained(tx, guild_id, names, version):
-        print("C", version, flush=True)
+        say("C", version)
         die()
 
     versions_module._mark_trained = mark_trained
@@ -58,7 +58,7 @@ def die_inside_the_promotion() -> None:
 async def submit_forever(store: Store, guild: int) -> None:
     for i in itertools.count():
         sub = await store.names.submit(guild, 9000 + i % 50, "crash" + letters(i))
-        print("N", sub.id, sub.name, flush=True)
+        say("N", sub.id, sub.name)
 
 
 async def main(database: str, guild: int, mode: str) -> None:
@@ -70,12 +70,12 @@ async def main(database: str, guild: int, mode: str) -> None:
     if mode == "commit":
         die_inside_the_promotion()
     job = service.job(guild) or await service.request(guild, 1)
-    print("J", job.id, flush=True)
-    job.add_listener(lambda s: s.progress and print("P", s.progress.epoch, flush=True))
+    say("J", job.id)
+    job.add_listener(lambda s: s.progress and say("P", s.progress.epoch))
     submitter = asyncio.create_task(submit_forever(store, guild))
     outcome = await job.wait()
     submitter.cancel()
-    print("END", outcome, flush=True)  # the parent treats reaching this as a failure
+    say("END", outcome)  # the parent treats reaching this as a failure
 
 
 if __name__ == "__main__":
